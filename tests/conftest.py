@@ -1,0 +1,57 @@
+"""Shared test setup. Runs before any test module imports a Hugging Face library.
+
+The environment below keeps every test on this machine: no request may leave 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+_TMP_HOME = tempfile.mkdtemp(prefix="cleanmessy-tests-")
+os.environ.update(
+    {
+        "HF_HOME": os.path.join(_TMP_HOME, "hf"),
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "SE_OFFLINE": "true",
+        "TOKENIZERS_PARALLELISM": "false",
+        "CLEANMESSY_CACHE": os.environ.get("CLEANMESSY_CACHE", os.path.join(ROOT, ".cache")),
+    }
+)
+os.environ.pop("HF_TOKEN", None)
+os.environ.pop("TELEGRAM_TOKEN", None)
+os.environ.setdefault("HF_ENDPOINT", "http://127.0.0.1:9")  # replaced by the loopback Hub when it starts
+
+import pytest  # noqa: E402
+
+from tests.helpers import make_room_image, save_tiny_model  # noqa: E402
+
+SHARED_ROOMS = ROOT.parent / "shared" / "data" / "rooms"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised, tiny clean/messy Dinov2 classifier saved with its image processor."""
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture
+def room_image():
+    """Factory for generated room-like RGB images: ``room_image(messy=True, size=(96, 80), seed=0)``."""
+    return make_room_image
+
+
+@pytest.fixture(scope="session")
+def shared_rooms() -> Path:
+    """The real labelled dataset beside the project; tests using it skip when it is absent."""
+    if not (SHARED_ROOMS / "train").is_dir():
+        pytest.skip(f"real dataset not found at {SHARED_ROOMS}")
+    return SHARED_ROOMS

@@ -1,0 +1,81 @@
+"""Small builders shared by tests: generated images and a tiny random model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from cleanmessy.labels import ID2LABEL, LABEL2ID
+
+
+def make_room_image(messy: bool = False, size: tuple[int, int] = (96, 80), seed: int = 0) -> Image.Image:
+    """A synthetic "room": calm flat walls when clean, many random clutter shapes when messy."""
+    rng = np.random.default_rng(seed + (1000 if messy else 0))
+    width, height = size
+    image = Image.new("RGB", size, tuple(int(c) for c in rng.integers(170, 230, 3)))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([0, int(height * 0.65), width, height], fill=(120, 90, 60))
+    for _ in range(40 if messy else 2):
+        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+        w, h = int(rng.integers(3, width // 4)), int(rng.integers(3, height // 4))
+        draw.rectangle([x, y, x + w, y + h], fill=tuple(int(c) for c in rng.integers(0, 255, 3)))
+    return image
+
+
+def write_image_folder(root: Path, per_class: int = 4, splits: tuple[str, ...] = ("train", "validation")) -> Path:
+    """Write ``root/<split>/<label>/*.png`` with generated images and return ``root``."""
+    for split_index, split in enumerate(splits):
+        for label in ID2LABEL.values():
+            folder = root / split / label if split else root / label
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                seed = split_index * 100 + i
+                make_room_image(messy=label == "messy", seed=seed).save(folder / f"{label}-{i}.png")
+    return root
+
+
+def tiny_config():
+    """A 2-layer, 32-wide Dinov2 classifier config with the project's labels."""
+    from transformers import Dinov2Config
+
+    return Dinov2Config(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        patch_size=8,
+        image_size=32,
+        num_labels=2,
+        id2label=dict(ID2LABEL),
+        label2id=dict(LABEL2ID),
+    )
+
+
+def tiny_image_processor():
+    """The packaged base's processor shape (resize, centre crop, ImageNet stats) at 32 px."""
+    from transformers import BitImageProcessorPil
+
+    return BitImageProcessorPil(
+        do_resize=True,
+        size={"shortest_edge": 36},
+        do_center_crop=True,
+        crop_size={"height": 32, "width": 32},
+        do_normalize=True,
+        image_mean=[0.485, 0.456, 0.406],
+        image_std=[0.229, 0.224, 0.225],
+        do_convert_rgb=True,
+    )
+
+
+def save_tiny_model(directory: Path, seed: int = 0) -> Path:
+    """Save a random tiny model plus its image processor into ``directory``."""
+    import torch
+    from transformers import Dinov2ForImageClassification
+
+    torch.manual_seed(seed)
+    model = Dinov2ForImageClassification(tiny_config())
+    model.save_pretrained(directory)
+    tiny_image_processor().save_pretrained(directory)
+    return directory
