@@ -9,6 +9,8 @@ from PIL import Image, ImageDraw
 
 from cleanmessy.labels import ID2LABEL, LABEL2ID
 
+ROOT_DIR = Path(__file__).resolve().parent.parent
+
 
 def make_room_image(messy: bool = False, size: tuple[int, int] = (96, 80), seed: int = 0) -> Image.Image:
     """A synthetic "room": calm flat walls when clean, many random clutter shapes when messy."""

@@ -1,0 +1,160 @@
+"""Training CLI end to end on a tiny random model: artefacts, card, reload, determinism and argument errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.helpers import ROOT_DIR, write_image_folder
+from training.cli import main
+from training.metrics import classification_metrics
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory) -> Path:
+    return write_image_folder(tmp_path_factory.mktemp("rooms"), per_class=6)
+
+
+def train(data: Path, base: Path, output: Path, *extra: str) -> int:
+    return main(["--data", str(data), "--base", str(base), "--output", str(output),
+                 "--epochs", "2", "--batch-size", "4", "--no-export-onnx", *extra])
+
+
+@pytest.fixture(scope="module")
+def trained(image_folder, tiny_model_dir, tmp_path_factory) -> Path:
+    output = tmp_path_factory.mktemp("trained")
+    assert train(image_folder, tiny_model_dir, output) == 0
+    return output
+
+
+def test_training_writes_model_eval_and_card(trained):
+    for name in ("config.json", "model.safetensors", "preprocessor_config.json", "README.md"):
+        assert (trained / name).is_file(), name
+    for name in ("metrics.json", "confusion_matrix.png", "reliability.png", "training_curve.png"):
+        assert (trained / "eval" / name).stat().st_size > 0, name
+    assert not (trained / "checkpoints").exists()
+    config = json.loads((trained / "config.json").read_text())
+    assert config["id2label"] == {"0": "clean", "1": "messy"}
+
+
+def test_metrics_json_is_complete_and_consistent(trained):
+    metrics = json.loads((trained / "eval" / "metrics.json").read_text())
+    assert metrics["num_examples"] == 12  # 6 per class in validation
+    assert set(metrics["per_class"]) == {"clean", "messy"}
+    assert sum(map(sum, metrics["confusion_matrix"])) == 12
+    diagonal = metrics["confusion_matrix"][0][0] + metrics["confusion_matrix"][1][1]
+    assert metrics["correct"] == diagonal
+    assert metrics["accuracy"] == pytest.approx(diagonal / 12)
+    assert 0 <= metrics["expected_calibration_error"] <= 1
+
+
+def test_card_numbers_come_from_the_evaluation(trained):
+    text = (trained / "README.md").read_text()
+    _, header, body = text.split("---", 2)
+    meta = yaml.safe_load(header)
+    metrics = json.loads((trained / "eval" / "metrics.json").read_text())
+    assert meta["pipeline_tag"] == "image-classification"
+    assert meta["license"]
+    values = {m["type"]: m["value"] for m in meta["model-index"][0]["results"][0]["metrics"]}
+    assert values["accuracy"] == round(metrics["accuracy"], 4)
+    assert values["f1"] == round(metrics["macro_f1"], 4)
+    assert f"{metrics['accuracy'] * 100:.1f}% ({metrics['correct']}/12)" in body
+    assert "eval/confusion_matrix.png" in body and "pipeline(\"image-classification\"" in body
+    assert "{{" not in body and "{%" not in body
+
+
+def test_saved_model_loads_with_stock_pipeline_in_a_fresh_process(trained, tmp_path):
+    from tests.helpers import make_room_image
+
+    make_room_image(messy=True).save(tmp_path / "room.png")
+    code = (
+        "import sys; from transformers import pipeline; "
+        "out = pipeline('image-classification', model=sys.argv[1])(sys.argv[2]); "
+        "print(sorted(r['label'] for r in out))"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", code, str(trained), str(tmp_path / "room.png")],
+                            capture_output=True, text=True, env=env, timeout=300, cwd=ROOT_DIR)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "['clean', 'messy']"
+
+
+def test_same_seed_gives_same_metrics(image_folder, tiny_model_dir, trained, tmp_path):
+    assert train(image_folder, tiny_model_dir, tmp_path / "again") == 0
+    first = json.loads((trained / "eval" / "metrics.json").read_text())
+    second = json.loads((tmp_path / "again" / "eval" / "metrics.json").read_text())
+    assert first == second
+
+
+def test_flat_folder_gets_a_stratified_hold_out(tiny_model_dir, tmp_path, capsys):
+    flat = write_image_folder(tmp_path / "flat", per_class=5, splits=("",))
+    assert train(flat, tiny_model_dir, tmp_path / "out", "--epochs", "1") == 0
+    assert "8 train, 2 validation images" in capsys.readouterr().out
+    metrics = json.loads((tmp_path / "out" / "eval" / "metrics.json").read_text())
+    assert {c["support"] for c in metrics["per_class"].values()} == {1}
+
+
+def test_evaluate_cli_recomputes_the_artefacts(trained, image_folder, capsys):
+    from training.evaluate import main as evaluate_main
+
+    before = json.loads((trained / "eval" / "metrics.json").read_text())
+    (trained / "eval" / "metrics.json").unlink()
+    assert evaluate_main(["--model", str(trained), "--data", str(image_folder)]) == 0
+    assert json.loads((trained / "eval" / "metrics.json").read_text()) == before
+    assert "validation accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "the following arguments are required: --data"),
+        (["--data", "x", "--epochs", "0"], "must be greater than 0"),
+        (["--data", "x", "--lr", "fast"], "expected a number"),
+        (["--data", "x", "--batch-size", "-1"], "must be greater than 0"),
+    ],
+)
+def test_argument_errors_exit_2_with_a_message(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("/nonexistent/rooms", "neither an image-folder directory nor a Hub dataset id"),
+        ("EMPTY_DIR", "should contain clean/ and messy/ folders"),
+    ],
+)
+def test_bad_data_is_one_clear_line(data, message, tiny_model_dir, tmp_path, capsys):
+    if data == "EMPTY_DIR":
+        data = str(tmp_path)
+    assert train(Path(data), tiny_model_dir, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_metrics_on_known_values():
+    probabilities = np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.45, 0.55]])
+    metrics = classification_metrics([0, 1, 1, 0], probabilities, ["clean", "messy"], bins=10)
+    assert metrics["confusion_matrix"] == [[1, 1], [1, 1]]
+    assert metrics["accuracy"] == 0.5
+    assert metrics["per_class"]["clean"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
+    # bins: 0.9 (right), 0.6 (wrong), 0.7 (right), 0.55 (wrong) -> |0.9-1| + |0.6-0| + |0.7-1| + |0.55-0| over 4
+    assert metrics["expected_calibration_error"] == pytest.approx((0.1 + 0.6 + 0.3 + 0.55) / 4)
+
+
+def test_shared_dataset_layout_loads(shared_rooms):
+    from training.data import load_training_data
+
+    splits = load_training_data(str(shared_rooms))
+    assert len(splits["validation"]) == 20 and len(splits["train"]) > 100
+    assert splits["train"].features["label"].names == ["clean", "messy"]
