@@ -81,8 +81,8 @@ def start_browser(*, headful: bool = False) -> Iterator[webdriver.Chrome]:
         driver = webdriver.Chrome(service=service, options=options)
     except WebDriverException as error:
         shutil.rmtree(workdir, ignore_errors=True)
-        first_line = (error.msg or str(error)).strip().splitlines()[0] if (error.msg or str(error)).strip() else "unknown error"
-        raise BrowserError(f"Chromium did not start ({first_line}); check that chromium and chromium-driver versions match") from error
+        detail = (error.msg or str(error)).strip().splitlines() or ["unknown error"]
+        raise BrowserError(f"Chromium did not start ({detail[0]}); check that chromium and chromium-driver versions match") from error
     try:
         yield driver
     finally:
