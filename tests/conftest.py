@@ -30,6 +30,12 @@ os.environ.pop("HF_TOKEN", None)
 os.environ.pop("TELEGRAM_TOKEN", None)
 os.environ.setdefault("HF_ENDPOINT", "http://127.0.0.1:9")  # replaced by the loopback Hub when it starts
 
+from tests.fakes.hub import HubServer  # noqa: E402  (standard library only: safe before any HF import)
+
+HUB = HubServer().start()  # one loopback Hub for the whole session, on a free port
+os.environ["HF_ENDPOINT"] = HUB.url  # the HF libraries copy it at import, so it is set here, first
+os.environ["HF_HUB_OFFLINE"] = "0"  # the loopback Hub stands in for the network; tests that need offline set it
+
 import pytest  # noqa: E402
 
 from tests.helpers import make_room_image, save_tiny_model  # noqa: E402
@@ -47,6 +53,13 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def room_image():
     """Factory for generated room-like RGB images: ``room_image(messy=True, size=(96, 80), seed=0)``."""
     return make_room_image
+
+
+@pytest.fixture
+def hub() -> HubServer:
+    """The session's loopback Hub: ``hub.url``, ``hub.files(repo_id, repo_type)``, and
+    ``with hub.tokens_required({token: [namespaces]}):`` to demand tokens within a block."""
+    return HUB
 
 
 @pytest.fixture(scope="session")
