@@ -19,6 +19,7 @@ from PIL import Image
 from cleanmessy import settings
 from cleanmessy.backends import Backend, EagerBackend
 from cleanmessy.errors import ModelLoadError
+from cleanmessy.hub import describe as describe_hub_error
 from cleanmessy.images import ImageSource, load_image
 from cleanmessy.labels import ID2LABEL
 from cleanmessy.preprocess import Preprocessor
@@ -45,12 +46,16 @@ def load_model_and_processor(source: str, token: str | None = None):
     try:
         model = AutoModelForImageClassification.from_pretrained(source, token=token)
     except OSError as error:
+        if not local.exists() and (hub_error := describe_hub_error(error, source, action="load", token=token)):
+            raise ModelLoadError(str(hub_error)) from error
         where = "directory" if local.exists() else "Hub repo"
         raise ModelLoadError(f"could not load the model from {where} {source!r}: {error}") from error
     _check_labels(model.config, source)
     try:
         processor = AutoImageProcessor.from_pretrained(source, token=token)
     except (OSError, ValueError) as error:
+        if not local.exists() and (hub_error := describe_hub_error(error, source, action="load", token=token)):
+            raise ModelLoadError(str(hub_error)) from error
         raise ModelLoadError(
             f"{source!r} has no image processor (preprocessor_config.json): "
             "save it beside the weights, as `python -m training` does"
