@@ -10,15 +10,17 @@ rejected before) is skipped, which makes a rerun resume where the last one stopp
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import urllib.parse
 from collections import Counter, deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
+from PIL import Image
 from selenium.webdriver.remote.webdriver import WebDriver
 from tqdm import tqdm
 
@@ -31,6 +33,7 @@ from scraper.keyword_file import Keyword
 from scraper.phash import NEAR_DUPLICATE_DISTANCE, HashIndex, from_hex, phash, to_hex
 from scraper.search import Pacer, SearchStats, iter_candidates
 from scraper.store import ImageFolder, slugify
+from scraper.workers import DaemonPool
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +175,7 @@ class Scraper:
             driver, self.engine, keyword.query, pacer=self._browser_pacer, stats=stats,
             resolve_timeout=self.settings.resolve_timeout, load_timeout=self.settings.load_timeout,
         )
-        pool = ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="download")
+        pool = DaemonPool(self.settings.workers, name="download")
         try:
             for candidate in candidates:
                 self.summary.found += 1
@@ -190,7 +193,9 @@ class Scraper:
                 commit_head()
         finally:
             candidates.close()
-            pool.shutdown(wait=True, cancel_futures=True)
+            for _, future in queue:  # only left over when interrupted
+                future.cancel()
+            pool.close()
             bar.close()
             self.summary.thumbnails += stats.thumbnails
             self.summary.unresolved += stats.unresolved
@@ -209,7 +214,9 @@ class Scraper:
         )
         image = fit_within(image, keyword.size or settings.size)
         jpeg = encode_jpeg(image, settings.quality)
-        return _Prepared(jpeg=jpeg, phash=phash(image), width=image.width, height=image.height,
+        with Image.open(io.BytesIO(jpeg)) as stored:  # hash the pixels as saved, so the file can be re-checked
+            value = phash(stored)
+        return _Prepared(jpeg=jpeg, phash=value, width=image.width, height=image.height,
                          source_bytes=len(body), content_type=content_type)
 
     def _commit(self, keyword: Keyword, candidate: Candidate, future: Future) -> bool:
