@@ -1,0 +1,105 @@
+"""``python -m scraper push``: publish a labelled image folder to the Hub as a dataset with a generated card.
+
+Example::
+
+    HF_TOKEN=hf_... python -m scraper push --data data/rooms --repo alice/rooms [--private]
+
+``--data`` is ``DIR/train/<label>/`` + ``DIR/validation/<label>/`` (what ``python -m scraper split``
+writes), or a flat ``DIR/<label>/`` from which a stratified, seeded validation split is held out.
+The dataset gets ``train`` and ``validation`` splits with ``image`` and a ``label``
+``ClassLabel(names=["clean", "messy"])``; the card is generated from the data and from
+``DIR/manifest.jsonl`` when present. ``python -m training --data alice/rooms`` trains from it.
+Pushing again replaces the data and the card in place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+from cleanmessy.errors import CleanMessyError
+from cleanmessy.hub import hub_errors, repo_url
+from scraper.dataset_card import DEFAULT_LICENSE, read_provenance, render_card, split_counts
+
+log = logging.getLogger(__name__)
+
+
+def _front_matter(readme: str) -> dict:
+    """The YAML metadata of a card, or ``{}``."""
+    if not readme.startswith("---"):
+        return {}
+    _, header, _ = readme.split("---", 2)
+    return yaml.safe_load(header) or {}
+
+
+def push_dataset(
+    data: Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    license: str = DEFAULT_LICENSE,
+    validation_fraction: float = 0.2,
+    seed: int = 0,
+) -> str:
+    """Push ``data`` as a train/validation ``DatasetDict`` plus its card to ``repo_id``; return the repo URL.
+
+    Raises ``ImageFolderError`` for a bad layout and ``HubAccessError`` (one line, no token) for Hub failures.
+    """
+    from huggingface_hub import HfApi, hf_hub_download
+
+    from cleanmessy.imagefolder import load_image_folder
+
+    splits = load_image_folder(data, validation_fraction=validation_fraction, seed=seed)
+    counts = split_counts(splits)
+    provenance = read_provenance(Path(data) / "manifest.jsonl")
+    api = HfApi(token=token)
+    with hub_errors(repo_id, "dataset", action="push to", token=token):
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        splits.push_to_hub(repo_id, private=private, token=token, commit_message="Upload clean/messy images")
+        pushed = Path(hf_hub_download(repo_id, "README.md", repo_type="dataset", token=token)).read_text("utf-8")
+        card = render_card(repo_id, counts, provenance, license, hub_metadata=_front_matter(pushed))
+        api.upload_file(
+            path_or_fileobj=card.encode("utf-8"),
+            path_in_repo="README.md",
+            repo_id=repo_id,
+            repo_type="dataset",
+            commit_message="Dataset card generated from the data",
+        )
+    return repo_url(repo_id, "dataset")
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add ``push``'s options to ``parser``."""
+    parser.add_argument("--data", required=True, type=Path,
+                        help="image folder: DIR/train/<label>/ + DIR/validation/<label>/, or DIR/<label>/")
+    parser.add_argument("--repo", required=True, help="Hub dataset repo to create or update (user/name)")
+    parser.add_argument("--private", action="store_true", help="create the repo private (ignored if it exists)")
+    parser.add_argument("--token", default=None,
+                        help="Hub token with write access (default: $HF_TOKEN or the `hf auth login` token; "
+                             "prefer those: a command-line token is visible to other local users)")
+    parser.add_argument("--license", default=DEFAULT_LICENSE, help="license id for the card (default: %(default)s)")
+    parser.add_argument("--validation-fraction", type=float, default=0.2,
+                        help="share held out for validation when DIR has no validation/ (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of that hold-out (default: %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Push and print the dataset URL; on failure print one line (never the token) and return 2."""
+    token = args.token or os.environ.get("HF_TOKEN") or None
+    for noisy in ("httpx", "httpx2", "huggingface_hub"):  # one line per HTTP request at INFO
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        url = push_dataset(args.data, args.repo, private=args.private, token=token, license=args.license,
+                           validation_fraction=args.validation_fraction, seed=args.seed)
+    except CleanMessyError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"==> pushed {args.data} to {url}")
+    print(f"    train from it: python -m training --data {args.repo}")
+    return 0
