@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python bench/scrape_fake.py [--count 100] [--workers 4] [--pace 0]
+    python bench/scrape_fake.py [--count 100] [--workers 4] [--pace 0] [--record]
 
 Prints the wall time from browser start to the 100th kept image (acceptance: <= 60 s). The
 fake site serves ``count`` 640x480 JPEG photos with one junk result (404 or HTML) every tenth,
@@ -47,6 +47,7 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=100, help="images to keep (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=4, help="parallel downloads (default: %(default)s)")
     parser.add_argument("--pace", type=float, default=0.0, help="seconds between browser actions (default: %(default)s)")
+    parser.add_argument("--record", action="store_true", help="write the result into BENCHMARKS.md (section scrape-fake)")
     args = parser.parse_args()
     settings = ScrapeSettings(fetch=FetchSettings(timeout=5, retries=1, backoff=0.1), workers=args.workers,
                               pace=args.pace, host_interval=0, progress=False)
@@ -57,10 +58,17 @@ def main() -> int:
             browser_ready = time.perf_counter()
             summary = Scraper(out, FakeSearch(site.url), settings).run(driver, [Keyword(QUERY, "clean", args.count)])
         elapsed = time.perf_counter() - started
+    line = (f"scraped {summary.downloaded} images from {summary.found} of {results} results in {elapsed:.1f} s "
+            f"({summary.downloaded / elapsed:.1f} images/s; browser start {browser_ready - started:.1f} s; "
+            f"workers={args.workers}, pace={args.pace:g})")
     print(summary.format())
-    print(f"browser start: {browser_ready - started:.1f} s")
-    print(f"scraped {summary.downloaded} images from {summary.found} of {results} results "
-          f"in {elapsed:.1f} s ({summary.downloaded / elapsed:.1f} images/s; workers={args.workers}, pace={args.pace:g})")
+    print(line)
+    if args.record:
+        from bench.report import write_section
+
+        command = "python bench/scrape_fake.py " + " ".join(sys.argv[1:])
+        body = f"{line}\n\nAcceptance: 100 images in at most 60 s.\n\n```\n{summary.format()}\n```"
+        write_section("scrape-fake", "Scraper: 100 images from the fake image search", command, body)
     return 0 if summary.downloaded == args.count else 1
 
 

@@ -18,7 +18,9 @@ from PIL import Image, ImageEnhance
 
 from scraper.browser import CHROMEDRIVER, CHROMIUM
 from scraper.download import FetchSettings
+from scraper.engines.bing import BingImages
 from scraper.engines.fake import FakeSearch
+from scraper.engines.google import GoogleImages
 from scraper.errors import SelectorError
 from scraper.keyword_file import Keyword
 from scraper.phash import phash, to_hex
@@ -217,3 +219,44 @@ def test_stale_selectors_raise_an_actionable_error(site: FakeSearchSite, driver,
 
     with pytest.raises(SelectorError, match="clicked 5 thumbnails but none showed a full-size image"):
         Scraper(tmp_path, NoPreview(site.url), settings).run(driver, [CLEAN])
+
+
+# ---------------------------------------------------------------- the real engines' adapters
+# Static pages in the public markup the Google and Bing adapters expect, served on 127.0.0.1:
+# they check the adapters' selectors and resolve logic, not the live sites (unreachable here).
+_GOOGLE = """<!doctype html><html><body>
+<div id="grid">{thumbs}</div>
+<div class="OuJzKb Yu2Dnd">Looks like you've reached the end</div>
+<div class="p7sI2"><a><img class="sFlh5c FyHeAf iPVvYb" src=""></a></div>
+<script>
+const big = document.querySelector('img.sFlh5c'), link = document.querySelector('div.p7sI2 a');
+document.querySelectorAll('img.YQ4gaf').forEach((thumb) => thumb.addEventListener('click', () => {{
+  big.src = thumb.src;                         // the encrypted-tbn thumbnail first
+  setTimeout(() => {{ big.src = thumb.dataset.full; link.href = thumb.dataset.page; }}, 60);
+}}));
+</script></body></html>"""
+_GOOGLE_THUMB = (
+    '<div class="H8Rx8c"><g-img><img class="YQ4gaf" src="{base}/thumb/{key}.png?encrypted-tbn0" '
+    'data-full="{base}/img/{key}" data-page="{base}/page/{key}" width="120" height="90"></g-img></div>'
+)
+_BING = """<!doctype html><html><body><ul class="dgControl_list">{items}</ul></body></html>"""
+_BING_ITEM = """<li><a class="iusc" m='{meta}' href="#"><img src="{base}/thumb/{key}.png"></a></li>"""
+
+
+def test_google_and_bing_adapters_on_their_markup(site: FakeSearchSite, driver, tmp_path: Path) -> None:
+    keys = ["good5", "good6", "good7"]
+    site.pages["/search"] = _GOOGLE.format(thumbs="".join(_GOOGLE_THUMB.format(base=site.url, key=k) for k in keys))
+    metadata = [json.dumps({"murl": site.image_url(k), "purl": f"{site.url}/page/{k}", "turl": "x"}) for k in keys]
+    metadata.insert(1, "{not json")
+    site.pages["/images/search"] = _BING.format(items="".join(
+        _BING_ITEM.format(meta=meta, base=site.url, key=keys[0]) for meta in metadata))
+    settings = ScrapeSettings(**{**SETTINGS.__dict__, "load_timeout": 0.5})
+    try:
+        for engine, out in ((GoogleImages(site.url), tmp_path / "google"), (BingImages(site.url), tmp_path / "bing")):
+            summary = Scraper(out, engine, settings).run(driver, [Keyword("tidy room", "clean", 10)])
+            records = _records(out)
+            assert [_key(r["image_url"]) for r in records] == keys, engine.name
+            assert all(r["page_url"] == f"{site.url}/page/{_key(r['image_url'])}" and r["engine"] == engine.name for r in records)
+            assert summary.downloaded == 3 and summary.unresolved == (1 if engine.name == "bing" else 0)
+    finally:
+        site.pages.clear()

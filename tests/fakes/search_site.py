@@ -10,6 +10,8 @@ Served by a stdlib ``ThreadingHTTPServer`` in a thread (port 0). Pages:
   ``a.visit`` page link) after ``reveal_delay`` seconds.
 * ``GET /thumb/KEY.png``, ``GET /img/KEY`` (the full-size image, served as its :class:`FakeImage`
   says: status, content type, delay, with or without Content-Length), ``GET /page/KEY``.
+* Any path in :attr:`FakeSearchSite.pages` serves that HTML instead (used to mimic the markup
+  of the real engines for their adapters).
 
 Every request is logged with its User-Agent, so tests can tell the browser from the downloader.
 The ``photo``/``*_bytes`` helpers generate test images with Pillow: nothing is committed.
@@ -168,6 +170,7 @@ class FakeSearchSite:
         self.results: dict[str, list[str]] = {}
         self.images: dict[str, FakeImage] = {}
         self.requests: list[Request] = []
+        self.pages: dict[str, str] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -255,7 +258,9 @@ class FakeSearchSite:
                 with site._lock:
                     site.requests.append(Request(parsed.path, self.headers.get("User-Agent", "")))
                 path = parsed.path
-                if path == "/search":
+                if path in site.pages:
+                    self._send(200, site.pages[path].encode(), "text/html; charset=utf-8")
+                elif path == "/search":
                     query = params.get("q", [""])[0]
                     page = _PAGE.format(title=html.escape(query), query=json.dumps(query), batch=site.batch,
                                         per_button=site.batches_per_button, reveal_ms=int(site.reveal_delay * 1000))
