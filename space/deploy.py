@@ -195,15 +195,24 @@ def check_model(model_id: str, token: str | None) -> bool:
 
 
 def deploy_space(
-    repo_id: str, model_id: str, *, private: bool = False, token: str | None = None, title: str = "Clean or Messy"
+    repo_id: str,
+    model_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    title: str = "Clean or Messy",
+    space_dir: Path = ROOT / "space",
 ) -> str:
-    """Create or update the Gradio Space ``repo_id`` serving ``model_id``; return the Space URL."""
+    """Create or update the Gradio Space ``repo_id`` serving ``model_id``; return the Space URL.
+
+    ``space_dir`` is the folder holding ``app.py``; the core package and ``requirements.txt`` are read beside it.
+    """
     from huggingface_hub import HfApi
 
     model_private = check_model(model_id, token)
     api = HfApi(token=token)
     with tempfile.TemporaryDirectory(prefix="space-") as tmp:
-        stage_space(Path(tmp), model_id, title)
+        stage_space(Path(tmp), model_id, title, space_dir)
         with hub_errors(repo_id, "space", action="deploy to", token=token):
             api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
             api.add_space_variable(repo_id, "MODEL_ID", model_id, description="Hub id of the clean/messy model")
