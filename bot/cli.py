@@ -1,0 +1,88 @@
+"""Command line: ``python -m bot --mode polling`` or ``--mode webhook``. See bot/README.md."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+from urllib.parse import urlparse
+
+from bot.app import build_application
+from bot.config import BotConfig, ConfigError, parse_rate_limit
+from bot.logs import setup_logging
+
+logger = logging.getLogger("bot")
+SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Flags; each overrides the environment variable named in its help."""
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Clean-or-messy Telegram bot.")
+    parser.add_argument("--mode", choices=("polling", "webhook"), default="polling",
+                        help="polling: ask Telegram for updates (local use); webhook: serve HTTP for Telegram to call")
+    parser.add_argument("--listen", default="127.0.0.1", help="webhook: address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8443, help="webhook: port to bind (default 8443)")
+    parser.add_argument("--url", help="webhook: public https URL Telegram posts to; its path is served")
+    parser.add_argument("--secret", help="webhook secret (env TELEGRAM_WEBHOOK_SECRET, preferred: flags show in ps)")
+    parser.add_argument("--api-url", help="Bot API server (env TELEGRAM_API_URL, default https://api.telegram.org)")
+    parser.add_argument("--model", help="Hub id or model directory (env MODEL_ID)")
+    parser.add_argument("--feedback-dir", help="where feedback is stored (env FEEDBACK_DIR)")
+    parser.add_argument("--rate-limit", help="photos per user: COUNT/SECONDS, 0/1 = off (env BOT_RATE_LIMIT, default 10/60)")
+    parser.add_argument("--max-concurrent", type=int, help="classifications at once (env BOT_MAX_CONCURRENT, default 2)")
+    parser.add_argument("--album-wait", type=float, help="seconds to gather an album (env BOT_ALBUM_WAIT, default 1.0)")
+    parser.add_argument("--max-bytes", type=int, help="largest image file in bytes (env MAX_IMAGE_BYTES, default 20 MB)")
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO... (env LOG_LEVEL, default INFO)")
+    return parser.parse_args(argv)
+
+
+def config_from_args(args: argparse.Namespace) -> BotConfig:
+    """Environment plus flag overrides; in webhook mode also check the URL and the secret."""
+    rate_limit, rate_window = parse_rate_limit(args.rate_limit) if args.rate_limit else (None, None)
+    config = BotConfig.from_env(
+        webhook_secret=args.secret, api_url=args.api_url, model_id=args.model, feedback_dir=args.feedback_dir,
+        rate_limit=rate_limit, rate_window=rate_window, max_concurrent=args.max_concurrent,
+        album_wait=args.album_wait, max_bytes=args.max_bytes,
+    )
+    if args.mode == "webhook":
+        if not args.url or urlparse(args.url).scheme not in ("https", "http"):
+            raise ConfigError("webhook mode needs --url https://your.host/path (the address Telegram posts to)")
+        if not config.webhook_secret or not SECRET_PATTERN.fullmatch(config.webhook_secret):
+            raise ConfigError(
+                "webhook mode needs a secret: set TELEGRAM_WEBHOOK_SECRET (1-256 of A-Z a-z 0-9 _ -)"
+            )
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Load the model, then run until Ctrl-C / SIGTERM."""
+    from cleanmessy.errors import CleanMessyError
+    from cleanmessy.predictor import Predictor  # torch: imported after the flags are known to be valid
+
+    args = parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    setup_logging(config.secrets, (args.log_level or os.environ.get("LOG_LEVEL") or "INFO").upper())
+    try:
+        predictor = Predictor.load(config.model_id)
+    except CleanMessyError as error:
+        logger.error("cannot start: %s", error)
+        return 2
+    application = build_application(config, predictor)
+    logger.info("bot starting: mode %s, model %s", args.mode, config.model_id)
+    if args.mode == "polling":
+        application.run_polling()
+    else:
+        application.run_webhook(
+            listen=args.listen,
+            port=args.port,
+            url_path=urlparse(args.url).path.lstrip("/"),
+            webhook_url=args.url,
+            secret_token=config.webhook_secret,
+        )
+    logger.info("bot stopped")
+    return 0

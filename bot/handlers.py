@@ -1,0 +1,177 @@
+"""The bot's handlers: commands, photos and image files, buttons, everything else, and the error handler."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+
+from telegram import Message, Update
+from telegram.constants import ChatAction
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
+
+from bot import media, texts
+from bot.services import PhotoRef, services
+from cleanmessy.errors import ImageError
+from cleanmessy.labels import LABELS
+from cleanmessy.verdict import Verdict
+
+logger = logging.getLogger(__name__)
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/start: greet and say what to send."""
+    await update.effective_message.reply_text(texts.START)
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/help: photos vs files, privacy, limits."""
+    config = services(context).config
+    await update.effective_message.reply_text(
+        texts.help_text(config.max_bytes / 1024 / 1024, config.rate_limit, config.rate_window)
+    )
+
+
+async def about(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/about: the model id and its measured accuracy."""
+    info = await asyncio.to_thread(lambda: services(context).model_info)
+    await update.effective_message.reply_text(texts.about_text(info))
+
+
+async def hint(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Text, stickers, voice...: say what the bot expects."""
+    await update.effective_message.reply_text(texts.HINT)
+
+
+async def _fetch(context: ContextTypes.DEFAULT_TYPE, message: Message) -> tuple[str, bytes] | str:
+    """``(file_id, bytes)`` of the message's image, or the friendly reason it cannot be used."""
+    try:
+        incoming = media.incoming_image(message)
+        if incoming is None:
+            return texts.HINT
+        return incoming.file_id, await media.download(context.bot, incoming, services(context).config.max_bytes)
+    except media.Rejected as rejected:
+        return str(rejected)
+
+
+async def image(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A photo or an image file: reply with the verdict. An album is answered once, photo by photo."""
+    app = services(context)
+    album = await app.albums.collect(update.effective_message)
+    if album is None:  # another photo of an album whose first photo answers for all
+        return
+    first = album[0]
+    wait = app.rate.take(update.effective_user.id if update.effective_user else first.chat_id, cost=len(album))
+    if wait:
+        await first.reply_text(texts.RATE_LIMITED.format(seconds=max(1, round(wait))), do_quote=True)
+        return
+    await context.bot.send_chat_action(first.chat_id, ChatAction.TYPING)
+
+    fetched = await asyncio.gather(*(_fetch(context, message) for message in album))
+    downloaded = [(i, item) for i, item in enumerate(fetched) if not isinstance(item, str)]
+    verdicts = await app.classify([data for _, (_, data) in downloaded]) if downloaded else []
+    results: list[Verdict | str] = list(fetched)  # problems stay as text
+    photos: list[PhotoRef | None] = [None] * len(album)
+    for (i, (file_id, _)), verdict in zip(downloaded, verdicts):
+        if isinstance(verdict, ImageError):
+            results[i] = texts.BAD_IMAGE.format(reason=str(verdict).rstrip("."))
+        else:
+            results[i] = verdict
+            photos[i] = PhotoRef(file_id, verdict)
+
+    if len(album) == 1 and isinstance(results[0], str):
+        await first.reply_text(results[0], do_quote=True)
+        return
+    classified = [i for i, photo in enumerate(photos) if photo is not None]
+    reply = await first.reply_text(
+        texts.verdict_text(results, app.unsure_below),
+        reply_markup=texts.verdict_keyboard(classified, numbered=len(album) > 1),
+        do_quote=True,
+    )
+    app.remember(reply.chat_id, reply.message_id, photos)
+
+
+async def _photo_behind(context: ContextTypes.DEFAULT_TYPE, reply: Message, index: int) -> tuple[PhotoRef, bytes] | None:
+    """The photo a verdict button refers to and its bytes: from memory, else re-classified from the quoted message."""
+    app = services(context)
+    photo = app.recall(reply.chat_id, reply.message_id, index)
+    if photo is not None:
+        data = await media.download(context.bot, media.Incoming(photo.file_id, None), app.config.max_bytes)
+        return photo, data
+    quoted = reply.reply_to_message
+    if index != 0 or quoted is None:  # a restarted bot or another serverless instance; albums need memory
+        return None
+    fetched = await _fetch(context, quoted)
+    if isinstance(fetched, str):
+        return None
+    file_id, data = fetched
+    (verdict,) = await app.classify([data])
+    return (PhotoRef(file_id, verdict), data) if isinstance(verdict, Verdict) else None
+
+
+async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A tap on Why? (send the heatmap) or 👍/👎 (store feedback); the used buttons are edited away."""
+    query = update.callback_query
+    parsed = texts.parse_callback(query.data)
+    if parsed is None or not isinstance(query.message, Message):  # not ours, or too old to edit
+        await query.answer()
+        return
+    action, index = parsed
+    app = services(context)
+    if action == texts.WHY and (wait := app.rate.take(query.from_user.id)):
+        await query.answer(texts.RATE_LIMITED.format(seconds=max(1, round(wait))), show_alert=True)
+        return
+    found = await _photo_behind(context, query.message, index)
+    if found is None:
+        await query.answer(texts.PHOTO_GONE, show_alert=True)
+        return
+    photo, data = found
+
+    if action == texts.WHY:
+        await query.answer()
+        await context.bot.send_chat_action(query.message.chat_id, ChatAction.UPLOAD_PHOTO)
+        explanation = await app.explain(data)
+        buffer = io.BytesIO()
+        explanation.overlay.save(buffer, format="JPEG", quality=85)
+        await query.message.reply_photo(
+            buffer.getvalue(),
+            caption=texts.WHY_CAPTION.format(headline=explanation.verdict.headline),
+            do_quote=True,
+        )
+        used = (texts.WHY,)
+    else:
+        right = action == texts.RIGHT
+        correct = photo.verdict.label if right else next(label for label in LABELS if label != photo.verdict.label)
+        await app.save_feedback(data, photo.verdict, correct)
+        await query.answer(texts.THANKS[right].format(label=correct))
+        used = (texts.RIGHT, texts.WRONG)
+    try:
+        await query.edit_message_reply_markup(texts.without_buttons(query.message.reply_markup, index, used))
+    except BadRequest as error:  # a double tap: the first one already removed the buttons
+        logger.debug("buttons not edited: %s", error)
+
+
+async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log any exception (secrets are redacted by the log filter) and apologise to the user."""
+    logger.error("error while handling an update", exc_info=context.error)
+    if not isinstance(update, Update):
+        return
+    try:
+        if update.callback_query:
+            await update.callback_query.answer(texts.APOLOGY, show_alert=True)
+        elif update.effective_message:
+            await update.effective_message.reply_text(texts.APOLOGY)
+    except TelegramError as error:
+        logger.warning("could not send the apology: %s", error)
+
+
+def register(application: Application) -> None:
+    """Attach every handler to ``application``."""
+    application.add_handler(CommandHandler("start", start))
+    application.add_handler(CommandHandler("help", help_command))
+    application.add_handler(CommandHandler("about", about))
+    application.add_handler(MessageHandler(filters.PHOTO | filters.Document.ALL, image))
+    application.add_handler(CallbackQueryHandler(button))
+    application.add_handler(MessageHandler(filters.ALL, hint))
+    application.add_error_handler(error_handler)

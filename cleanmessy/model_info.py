@@ -1,0 +1,86 @@
+"""What a served model says about itself: its id and its measured validation accuracy.
+
+The accuracy comes from the evaluation that training writes, never from a typed-in
+number: ``<model>/eval/metrics.json`` first, else the ``model-index`` in the model
+card (``README.md``). For a Hub id both files are fetched through the Hub cache, so a
+model loaded once offline still reports its numbers.
+
+>>> from cleanmessy.model_info import read_model_info
+>>> read_model_info("models/clean-or-messy").describe()     # doctest: +SKIP
+'validation accuracy 95.0% on 40 images'
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+METRICS_FILE = "eval/metrics.json"
+CARD_FILE = "README.md"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model id and, when the model was evaluated, its validation accuracy and where it was read."""
+
+    model_id: str
+    accuracy: float | None = None
+    num_examples: int | None = None
+    source: str | None = None
+
+    def describe(self) -> str:
+        """One line for people: "validation accuracy 95.0% on 40 images" or why there is none."""
+        if self.accuracy is None:
+            return "no measured accuracy found (the model has no eval/metrics.json or model-index)"
+        count = f" on {self.num_examples} images" if self.num_examples else ""
+        return f"validation accuracy {self.accuracy:.1%}{count}"
+
+
+def _fetch(model_id: str, filename: str, token: str | None) -> Path | None:
+    """The local path of ``filename`` in a model dir or Hub repo, or ``None`` when it cannot be had."""
+    local = Path(model_id)
+    if local.is_dir():
+        path = local / filename
+        return path if path.is_file() else None
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(model_id, filename, token=token))
+    except (EntryNotFoundError, OSError, ValueError):  # missing file, no network/offline, bad repo id
+        return None
+
+
+def _from_metrics(path: Path) -> tuple[float, int | None] | None:
+    try:
+        metrics = json.loads(path.read_text())
+        return float(metrics["accuracy"]), metrics.get("num_examples")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _from_card(path: Path) -> float | None:
+    from huggingface_hub import ModelCard
+
+    try:
+        results = ModelCard.load(path).data.eval_results or []
+    except (OSError, ValueError):
+        return None
+    for result in results:
+        if result.metric_type == "accuracy" and result.metric_value is not None:
+            return float(result.metric_value)
+    return None
+
+
+def read_model_info(model_id: str | Path, token: str | None = None) -> ModelInfo:
+    """Read the measured accuracy of ``model_id`` (a local directory or a Hub repo id); never raises."""
+    model_id = str(model_id)
+    metrics_path = _fetch(model_id, METRICS_FILE, token)
+    if metrics_path and (found := _from_metrics(metrics_path)):
+        accuracy, count = found
+        return ModelInfo(model_id, accuracy, count, METRICS_FILE)
+    card_path = _fetch(model_id, CARD_FILE, token)
+    if card_path and (accuracy := _from_card(card_path)) is not None:
+        return ModelInfo(model_id, accuracy, None, "model card")
+    return ModelInfo(model_id)
