@@ -63,6 +63,7 @@ class Summary:
     queries: int = 0
     queries_already_complete: int = 0
     thumbnails: int = 0
+    more_clicks: int = 0
     found: int = 0
     downloaded: int = 0
     duplicates: int = 0
@@ -80,7 +81,8 @@ class Summary:
         """The end-of-run report printed by the CLI."""
         lines = [
             f"queries:      {self.queries} ({self.queries_already_complete} already complete)",
-            f"thumbnails:   {self.thumbnails} clicked, {self.unresolved} without a full-size URL",
+            f"thumbnails:   {self.thumbnails} clicked, {self.unresolved} without a full-size URL, "
+            f"'more results' pressed {self.more_clicks} times",
             f"found:        {self.found} full-size URLs",
             f"downloaded:   {self.downloaded} kept",
             f"duplicates:   {self.duplicates}",
@@ -125,10 +127,10 @@ class Scraper:
         """Load hashes and finished URLs from the manifest; hash images added without one."""
         for record in self.folder.records:
             self._hashes.add(from_hex(record["phash"]), record["file"])
-            self._done_urls.add(record["image_url"])
+            self._done_urls.add(record["source_url"])
         for record in self.folder.rejected:
             if not record.get("transient"):
-                self._done_urls.add(record["image_url"])
+                self._done_urls.add(record["source_url"])
         for path in self.folder.untracked_images():
             try:
                 image = load_image(path, max_pixels=self.settings.max_pixels, min_side=1)
@@ -199,6 +201,7 @@ class Scraper:
             bar.close()
             self.summary.thumbnails += stats.thumbnails
             self.summary.unresolved += stats.unresolved
+            self.summary.more_clicks += stats.more_clicks
         if kept < keyword.count:
             log.info("%r: kept %d of %d (results ended)", keyword.query, kept, keyword.count)
         return kept
@@ -234,7 +237,7 @@ class Scraper:
         self._hashes.add(prepared.phash, relative)
         self.folder.commit({
             "file": relative, "label": keyword.label, "query": keyword.query, "engine": self.engine.name,
-            "image_url": candidate.image_url, "page_url": candidate.page_url,
+            "source_url": candidate.image_url, "page_url": candidate.page_url,
             "sha256": digest, "phash": to_hex(prepared.phash), "width": prepared.width, "height": prepared.height,
             "bytes": len(prepared.jpeg), "source_bytes": prepared.source_bytes,
             "content_type": prepared.content_type, "time": _now(),
@@ -251,7 +254,7 @@ class Scraper:
             self._done_urls.discard(candidate.image_url)
         self.folder.add_rejection({
             "query": keyword.query, "label": keyword.label, "engine": self.engine.name,
-            "image_url": candidate.image_url, "page_url": candidate.page_url,
+            "source_url": candidate.image_url, "page_url": candidate.page_url,
             "reason": rejected.reason, "detail": rejected.detail, "transient": rejected.transient,
             "time": _now(),
         })

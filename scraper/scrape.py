@@ -87,9 +87,10 @@ def run(args: argparse.Namespace) -> int:
             scraper.run(driver, keywords)
     except KeyboardInterrupt:
         interrupted = True
-    finally:
+    finally:  # also report the work done before an error such as a stale selector
         signal.signal(signal.SIGTERM, previous)
-    _report(scraper.summary, args.summary_json)
+        if scraper.summary.queries:
+            _report(scraper.summary, args.summary_json)
     if interrupted:
         print("interrupted: rerun the same command to resume", file=sys.stderr)
         return 130

@@ -113,7 +113,9 @@ def _load_more(driver: WebDriver, engine: EngineAdapter, seen: int, timeout: flo
             stats.reached_end = True
             return False
         pacer.wait("browser")
-        buttons = state["more"] and [b for b in driver.find_elements(By.CSS_SELECTOR, engine.more_results) if b.is_displayed()]
+        buttons = []
+        if state["more"]:
+            buttons = [b for b in driver.find_elements(By.CSS_SELECTOR, engine.more_results) if b.is_displayed()]
         if buttons:
             engine.click(driver, buttons[0])
             stats.more_clicks += 1

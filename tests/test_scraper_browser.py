@@ -117,7 +117,7 @@ def test_keeps_exactly_the_good_images(first_run) -> None:
     out, _ = first_run
     expected = {k for k, v in {**CLEAN_RESULTS, **MESSY_RESULTS}.items() if v == "kept"}
     records = _records(out)
-    assert {_key(r["image_url"]) for r in records} == expected
+    assert {_key(r["source_url"]) for r in records} == expected
     on_disk = {str(p.relative_to(out)) for p in out.glob("*/*") if p.parent.name in ("clean", "messy")}
     assert on_disk == {r["file"] for r in records}
     assert sum(1 for r in records if r["label"] == "clean") == 11
@@ -130,6 +130,7 @@ def test_summary_counts_rejections_by_reason(first_run) -> None:
     outcomes = [v for v in {**CLEAN_RESULTS, **MESSY_RESULTS}.values()]
     assert summary.found == summary.thumbnails == len(outcomes)
     assert summary.unresolved == 0 and summary.seen_before == 0
+    assert summary.more_clicks == 1  # 20 clean results in batches of 6, a button after every 2 batches
     assert summary.downloaded == outcomes.count("kept") == 16
     assert summary.duplicates == 3
     assert dict(summary.rejected) == {
@@ -142,10 +143,10 @@ def test_summary_counts_rejections_by_reason(first_run) -> None:
 def test_manifest_describes_every_kept_image(first_run, site: FakeSearchSite) -> None:
     out, _ = first_run
     for record in _records(out):
-        key = _key(record["image_url"])
+        key = _key(record["source_url"])
         path = out / record["file"]
         data = path.read_bytes()
-        assert record["image_url"] == site.image_url(key)
+        assert record["source_url"] == site.image_url(key)
         assert record["page_url"] == f"{site.url}/page/{key}"
         assert record["query"] == (CLEAN.query if key in CLEAN_RESULTS else MESSY.query)
         assert record["file"].startswith(record["label"] + "/") and path.suffix == ".jpg"
@@ -156,18 +157,18 @@ def test_manifest_describes_every_kept_image(first_run, site: FakeSearchSite) ->
             assert (record["width"], record["height"]) == image.size
             assert record["phash"] == to_hex(phash(image))
         assert record["engine"] == "fake" and datetime.fromisoformat(record["time"])
-    by_key = {_key(r["image_url"]): r for r in _records(out)}
+    by_key = {_key(r["source_url"]): r for r in _records(out)}
     assert (by_key["good3-exif"]["width"], by_key["good3-exif"]["height"]) == (200, 320)  # EXIF rotation applied
     assert by_key["good1-rgba-png"]["content_type"] == "image/png"
 
 
 def test_rejections_are_logged_with_reasons(first_run) -> None:
     out, _ = first_run
-    logged = {_key(r["image_url"]): r for r in _records(out, REJECTED)}
+    logged = {_key(r["source_url"]): r for r in _records(out, REJECTED)}
     expected = {k: v for k, v in {**CLEAN_RESULTS, **MESSY_RESULTS}.items() if v != "kept"}
     assert {k: r["reason"] for k, r in logged.items()} == expected
     assert logged["slow"]["transient"] is True and logged["missing"]["transient"] is False
-    kept = {_key(r["image_url"]): r["file"] for r in _records(out)}
+    kept = {_key(r["source_url"]): r["file"] for r in _records(out)}
     assert logged["dup-of-good0"]["detail"] == f"0 bits from {kept['good0']}"
     assert logged["dup-of-good2"]["detail"].endswith(f"bits from {kept['good2-webp']}")
 
@@ -188,7 +189,7 @@ def test_rerun_resumes_without_downloading_again(first_run, site: FakeSearchSite
 
 def test_stops_at_count_keeping_the_first_good_results(site: FakeSearchSite, driver, tmp_path: Path) -> None:
     summary = Scraper(tmp_path, FakeSearch(site.url), SETTINGS).run(driver, [Keyword(CLEAN.query, "clean", 3)])
-    assert {_key(r["image_url"]) for r in _records(tmp_path)} == {"good0", "good1-rgba-png", "good2-webp"}
+    assert {_key(r["source_url"]) for r in _records(tmp_path)} == {"good0", "good1-rgba-png", "good2-webp"}
     assert summary.downloaded == 3 and summary.thumbnails <= 4 + 2 * SETTINGS.workers
 
 
@@ -255,8 +256,27 @@ def test_google_and_bing_adapters_on_their_markup(site: FakeSearchSite, driver, 
         for engine, out in ((GoogleImages(site.url), tmp_path / "google"), (BingImages(site.url), tmp_path / "bing")):
             summary = Scraper(out, engine, settings).run(driver, [Keyword("tidy room", "clean", 10)])
             records = _records(out)
-            assert [_key(r["image_url"]) for r in records] == keys, engine.name
-            assert all(r["page_url"] == f"{site.url}/page/{_key(r['image_url'])}" and r["engine"] == engine.name for r in records)
+            assert [_key(r["source_url"]) for r in records] == keys, engine.name
+            assert all(r["page_url"] == f"{site.url}/page/{_key(r['source_url'])}" and r["engine"] == engine.name for r in records)
             assert summary.downloaded == 3 and summary.unresolved == (1 if engine.name == "bing" else 0)
     finally:
         site.pages.clear()
+
+
+# ---------------------------------------------------------------- scrape -> split -> push -> training data
+def test_scraped_folder_splits_pushes_and_loads_for_training(first_run, hub, tmp_path: Path) -> None:
+    from scraper.__main__ import main as scraper_main
+    from training.data import load_training_data
+
+    out, _ = first_run
+    rooms = tmp_path / "rooms"
+    assert scraper_main(["split", "--data", str(out), "--out", str(rooms), "--validation", "0.2"]) == 0
+    split_of = {Path(r["file"]).name: r["split"] for r in _records(rooms)}
+    assert scraper_main(["push", "--data", str(rooms), "--repo", "scraper-e2e/rooms"]) == 0
+    splits = load_training_data("scraper-e2e/rooms")
+    assert splits["train"].features["label"].names == ["clean", "messy"]
+    for name in ("train", "validation"):
+        labels = splits[name]["label"]
+        expected = [r["label"] for r in _records(rooms) if r["split"] == name]
+        assert (labels.count(0), labels.count(1)) == (expected.count("clean"), expected.count("messy"))
+    assert sorted(split_of.values()).count("validation") == len(splits["validation"]) >= 2

@@ -88,7 +88,7 @@ def _assert_consistent(out: Path) -> set[str]:
         assert name.endswith(".jpg")
         with Image.open(out / name) as image:
             image.load()  # a truncated file would raise here
-    return {r["image_url"].rsplit("/", 1)[-1] for r in records if r["file"] in on_disk}
+    return {r["source_url"].rsplit("/", 1)[-1] for r in records if r["file"] in on_disk}
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ def _variant(image: Image.Image, step: int) -> Image.Image:
 
 
 def _commit(folder: ImageFolder, label: str, name: str, image: Image.Image) -> None:
-    record = {"file": f"{label}/{name}.jpg", "label": label, "query": f"{label} q", "image_url": f"http://127.0.0.1/{name}",
+    record = {"file": f"{label}/{name}.jpg", "label": label, "query": f"{label} q", "source_url": f"http://127.0.0.1/{name}",
               "phash": to_hex(phash(image))}
     folder.commit(record, encode(image, "JPEG"))
 

@@ -204,7 +204,7 @@ def test_fit_within_only_shrinks() -> None:
 
 # ---------------------------------------------------------------- the store
 def _record(file: str, url: str) -> dict:
-    return {"file": file, "label": file.split("/")[0], "query": "q", "image_url": url, "phash": "0" * 16}
+    return {"file": file, "label": file.split("/")[0], "query": "q", "source_url": url, "phash": "0" * 16}
 
 
 def test_store_repairs_what_a_killed_run_left(tmp_path: Path) -> None:
