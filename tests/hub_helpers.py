@@ -70,6 +70,7 @@ def _present(module: str, files) -> bool:
 
 def missing_local_modules(repo_files: dict[str, bytes], project: Path = ROOT_DIR) -> list[str]:
     """Project modules (``cleanmessy``, ``space``) that the repo's Python files import but the repo lacks."""
+    ours = {str(p.relative_to(project)) for package in ("cleanmessy", "space") for p in (project / package).rglob("*.py")}
     missing = []
     for path, content in repo_files.items():
         if not path.endswith(".py"):
@@ -81,7 +82,7 @@ def missing_local_modules(repo_files: dict[str, bytes], project: Path = ROOT_DIR
                 # `from pkg import name`: name is a submodule if the project has one by that name
                 needed = [node.module] + [
                     f"{node.module}.{alias.name}" for alias in node.names
-                    if _present(f"{node.module}.{alias.name}", {str(p.relative_to(project)) for p in project.rglob("*.py")})
+                    if _present(f"{node.module}.{alias.name}", ours)
                 ]
             else:
                 continue

@@ -1,0 +1,128 @@
+"""Publishing pieces on their own: the dataset card, the model push in place, the Space bundle."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from importlib import metadata
+
+import pytest
+import yaml
+
+from scraper.dataset_card import read_provenance, render_card, size_category
+from space.deploy import normalise, root_pins, stage_space
+from tests.helpers import ROOT_DIR
+from tests.hub_helpers import make_scratch_project, missing_local_modules, top_level_imports
+from training.publish import push_model
+
+MANIFEST = [
+    {"query": "tidy bedroom", "label": "clean", "source_url": "https://img.example.com/1.jpg",
+     "page_url": "https://www.example.com/a", "time": "2026-11-20T10:00:00Z"},
+    {"query": "messy room", "label": "messy", "source_url": "https://cdn.pics.org/2.jpg",
+     "page_url": "https://pics.org/b", "time": "2026-11-22T09:00:00Z"},
+    {"query": "messy room", "label": "messy", "source_url": "https://img.example.com/3.jpg",
+     "page_url": "https://example.com/c", "time": "2026-11-21T09:00:00Z"},
+]
+
+
+def front_matter(text: str) -> dict:
+    _, header, _ = text.split("---", 2)
+    return yaml.safe_load(header)
+
+
+def test_dataset_card_from_counts_and_manifest(tmp_path):
+    (tmp_path / "manifest.jsonl").write_text("\n".join(map(json.dumps, MANIFEST)) + "\n{torn")
+    provenance = read_provenance(tmp_path / "manifest.jsonl")
+    counts = {"train": {"clean": 40, "messy": 38}, "validation": {"clean": 10, "messy": 10}}
+    card = render_card("alice/rooms", counts, provenance, license="cc-by-4.0")
+    meta = front_matter(card)
+    assert meta["task_categories"] == ["image-classification"]
+    assert meta["size_categories"] == ["n<1K"] and meta["license"] == "cc-by-4.0"
+    assert meta["dataset_info"]["splits"] == [{"name": "train", "num_examples": 78},
+                                              {"name": "validation", "num_examples": 20}]
+    assert "| train | 40 | 38 | 78 |" in card
+    assert "| messy room | messy | 2 |" in card and "| example.com | 2 |" in card and "| pics.org | 1 |" in card
+    assert "between 2026-11-20T10:00:00Z and 2026-11-22T09:00:00Z" in card
+    assert 'load_dataset("alice/rooms")' in card
+
+
+def test_dataset_card_keeps_what_push_to_hub_wrote():
+    hub_meta = {"configs": [{"config_name": "default"}], "dataset_info": {"splits": [{"name": "train"}]},
+                "license": "mit"}
+    meta = front_matter(render_card("a/b", {"train": {"clean": 1, "messy": 1}}, None, hub_metadata=hub_meta))
+    assert meta["configs"] == hub_meta["configs"] and meta["dataset_info"] == hub_meta["dataset_info"]
+    assert meta["license"] == "other"  # our flag wins over what was there
+    assert [size_category(n) for n in (999, 1000, 12_000)] == ["n<1K", "1K<n<10K", "10K<n<100K"]
+
+
+def test_model_push_uploads_everything_and_updates_in_place(hub, tiny_model_dir, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    (model / "README.md").write_text("---\npipeline_tag: image-classification\n---\n# card\n")
+    (model / "eval").mkdir()
+    (model / "eval" / "metrics.json").write_text(json.dumps({"accuracy": 0.75, "num_examples": 8}))
+    (model / "eval" / "old_plot.png").write_bytes(b"\x89PNG old")
+    (model / "onnx").mkdir()
+    (model / "onnx" / "model.onnx").write_bytes(b"\x08\x01onnx")
+    (model / "checkpoints").mkdir()
+    (model / "checkpoints" / "optimizer.pt").write_bytes(b"\x00")
+    repo_id = f"alice/model-{uuid.uuid4().hex[:6]}"
+
+    assert push_model(model, repo_id) == f"{hub.url}/{repo_id}"
+    files = hub.files(repo_id)
+    assert {"config.json", "preprocessor_config.json", "model.safetensors", "README.md", "eval/metrics.json",
+            "eval/old_plot.png", "onnx/model.onnx"} <= set(files)
+    assert not any(path.startswith("checkpoints/") for path in files)
+    first = hub.repo(repo_id).head
+
+    (model / "eval" / "old_plot.png").unlink()
+    shutil.rmtree(model / "onnx")
+    (model / "README.md").write_text("---\npipeline_tag: image-classification\n---\n# card v2\n")
+    push_model(model, repo_id)
+    files = hub.files(repo_id)
+    assert files["README.md"].endswith(b"# card v2\n")
+    assert "eval/old_plot.png" not in files and "onnx/model.onnx" not in files
+    assert files["model.safetensors"] == (model / "model.safetensors").read_bytes()
+    assert len(hub.repo(repo_id).commits) == 3 and hub.repo(repo_id).head != first  # create + 2 pushes
+
+
+@pytest.fixture
+def staged(tmp_path):
+    project = make_scratch_project(tmp_path / "project")
+    (project / "space" / "ui_helpers.py").write_text("from cleanmessy.verdict import Verdict\n")
+    stage = tmp_path / "stage"
+    shipped = stage_space(stage, "alice/model", "Clean or Messy", project / "space")
+    return stage, shipped
+
+
+def test_space_bundle_ships_app_core_and_derived_requirements(staged):
+    stage, shipped = staged
+    names = {str(path) for path in shipped}
+    assert {"space/app.py", "space/ui_helpers.py", "cleanmessy/__init__.py", "cleanmessy/predictor.py"} <= names
+    assert "space/deploy.py" not in names and not (stage / "space" / "deploy.py").exists()
+    assert "cleanmessy/imagefolder.py" not in names  # training-only: the app never imports it
+
+    requirements = (stage / "requirements.txt").read_text().split()
+    pinned = {normalise(line.split("==")[0]) for line in requirements}
+    assert pinned.isdisjoint({"selenium", "python-telegram-bot", "pytest", "datasets", "gradio", "accelerate"})
+    assert root_pins(ROOT_DIR / "requirements.txt")["torch"] in requirements
+    assert {"torch", "transformers", "pillow", "numpy"} <= pinned
+
+    card = front_matter((stage / "README.md").read_text())
+    assert card["sdk"] == "gradio" and card["sdk_version"] == metadata.version("gradio")
+    assert card["app_file"] == "space/app.py" and card["models"] == ["alice/model"]
+    assert {"title", "emoji", "colorFrom", "colorTo"} <= set(card)
+    assert "MODEL_ID" in (stage / "README.md").read_text()
+
+
+def test_space_bundle_imports_only_what_it_ships(staged):
+    stage, _ = staged
+    files = {str(p.relative_to(stage)): p.read_bytes() for p in stage.rglob("*") if p.is_file()}
+    assert missing_local_modules(files) == []
+    owners = metadata.packages_distributions()
+    pinned = {normalise(line.split("==")[0]) for line in files["requirements.txt"].decode().split()}
+    for path, content in files.items():
+        if path.endswith(".py"):
+            for name in top_level_imports(content.decode()) - {"cleanmessy", "space", "gradio"}:
+                assert {normalise(d) for d in owners.get(name, [name])} & pinned, f"{path} imports {name}"
