@@ -33,7 +33,23 @@ HOST_RESOLVER_RULES = "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1
 """One argv item: without it Chromium sends DNS queries to the machine's resolver."""
 
 
-def chromium_arguments(profile_dir: Path, *, headful: bool = False, window_size: str = "1280,1600") -> list[str]:
+def host_resolver_rules(allowed_hosts: tuple[str, ...] = ()) -> str:
+    """The resolver flag as one argv item: every host is NOTFOUND but 127.0.0.1 and ``allowed_hosts``.
+
+    With no ``allowed_hosts`` (tests, the fake site, any loopback ``--base-url``) this is exactly
+    DESIGN.md's flag. A real engine passes only its own search hosts, so the browser still cannot
+    resolve anything else.
+    """
+    return HOST_RESOLVER_RULES + "".join(f" , EXCLUDE {host}" for host in allowed_hosts)
+
+
+def chromium_arguments(
+    profile_dir: Path,
+    *,
+    headful: bool = False,
+    window_size: str = "1280,1600",
+    allowed_hosts: tuple[str, ...] = (),
+) -> list[str]:
     """The command-line flags from DESIGN.md ("Chromium without the internet"), in order."""
     arguments = [] if headful else ["--headless=new"]
     arguments += [
@@ -45,7 +61,7 @@ def chromium_arguments(profile_dir: Path, *, headful: bool = False, window_size:
         "--disable-sync",
         "--no-first-run",
         f"--user-data-dir={profile_dir}",
-        HOST_RESOLVER_RULES,
+        host_resolver_rules(allowed_hosts),
         f"--window-size={window_size}",
     ]
     return arguments
@@ -61,14 +77,18 @@ def _check_binaries() -> None:
 
 
 @contextlib.contextmanager
-def start_browser(*, headful: bool = False) -> Iterator[webdriver.Chrome]:
-    """Yield a Chrome WebDriver for Debian's Chromium; quit it and delete its profile afterwards."""
+def start_browser(*, headful: bool = False, allowed_hosts: tuple[str, ...] = ()) -> Iterator[webdriver.Chrome]:
+    """Yield a Chrome WebDriver for Debian's Chromium; quit it and delete its profile afterwards.
+
+    ``allowed_hosts`` are the only names besides 127.0.0.1 the browser may resolve (see
+    :func:`host_resolver_rules`); pass ``engine.browser_hosts``.
+    """
     _check_binaries()
     os.environ["SE_OFFLINE"] = "true"
     workdir = Path(tempfile.mkdtemp(prefix="scraper-chromium-"))
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for argument in chromium_arguments(workdir / "profile", headful=headful):
+    for argument in chromium_arguments(workdir / "profile", headful=headful, allowed_hosts=allowed_hosts):
         options.add_argument(argument)
     env = dict(
         os.environ,

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     interrupted = False
     try:
-        with start_browser(headful=args.headful) as driver:
+        with start_browser(headful=args.headful, allowed_hosts=engine.browser_hosts) as driver:
             scraper.run(driver, keywords)
     except KeyboardInterrupt:
         interrupted = True

@@ -244,3 +244,19 @@ def test_cli_reports_errors_in_one_line(tmp_path: Path, capsys: pytest.CaptureFi
     assert "needs --base-url" in capsys.readouterr().err
     assert main(["split", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "s")]) == 2
     assert "is not a scraped folder" in capsys.readouterr().err
+
+
+def test_browser_resolves_only_loopback_and_the_real_engines_own_hosts():
+    from scraper.browser import chromium_arguments
+    from scraper.engines import get_engine
+
+    loopback = get_engine("google", "http://127.0.0.1:8000")
+    assert loopback.browser_hosts == ()
+    rules = [a for a in chromium_arguments(Path("/tmp/p"), allowed_hosts=loopback.browser_hosts)
+             if a.startswith("--host-resolver-rules")]
+    assert rules == ["--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
+    real = get_engine("google")
+    [rule] = [a for a in chromium_arguments(Path("/tmp/p"), allowed_hosts=real.browser_hosts)
+              if a.startswith("--host-resolver-rules")]
+    assert rule.startswith("--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE www.google.com")
+    assert "bing" not in rule

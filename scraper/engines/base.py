@@ -87,6 +87,8 @@ class EngineAdapter:
     """An element that appears when the query found nothing at all."""
     consent_buttons: ClassVar[tuple[str, ...]] = ()
     """Cookie/consent "accept" buttons to click once if they appear."""
+    site_hosts: ClassVar[tuple[str, ...]] = ()
+    """Host names (``*.`` wildcards allowed) the browser must resolve to use the real site."""
 
     def __init__(self, base_url: str | None = None) -> None:
         base = base_url or self.default_base_url
@@ -94,6 +96,12 @@ class EngineAdapter:
             raise EngineError(f"engine {self.name!r} needs --base-url (the site's address)")
         self.base_url = base.rstrip("/")
         self._previous: str | None = None
+
+    @property
+    def browser_hosts(self) -> tuple[str, ...]:
+        """Hosts the browser may resolve: none for a loopback ``base_url``, else the site's own hosts."""
+        host = urllib.parse.urlsplit(self.base_url).hostname or ""
+        return () if host == "127.0.0.1" or host.startswith("127.") else self.site_hosts
 
     def search_url(self, query: str) -> str:
         """The results page URL for ``query``."""

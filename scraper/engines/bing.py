@@ -29,6 +29,7 @@ class BingImages(EngineAdapter):
     metadata_attribute = "m"
     more_results = "a.btn_seemore, input[value='See more images']"
     consent_buttons = ("#bnp_btn_accept", "button#onetrust-accept-btn-handler")
+    site_hosts = ("www.bing.com", "*.bing.com", "*.bing.net")
 
     def resolve(self, driver: WebDriver, thumbnail: WebElement, timeout: float) -> Candidate | None:
         """Read ``murl``/``purl`` from the thumbnail's metadata; ``None`` if absent or malformed."""

@@ -25,3 +25,4 @@ class GoogleImages(EngineAdapter):
     more_results = "div.LZ4I, input.mye4qd"
     end_of_results = "div.OuJzKb.Yu2Dnd"
     consent_buttons = ("button#L2AGLb", "form[action*='consent'] button[aria-label*='Accept']")
+    site_hosts = ("www.google.com", "consent.google.com", "*.gstatic.com")
