@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import hmac
 import json
 import logging
@@ -70,6 +71,7 @@ def _get_runtime() -> _Runtime:
             config = BotConfig.from_env(album_wait=0.0)
             setup_logging(config.secrets, (os.environ.get("LOG_LEVEL") or "INFO").upper())
             _runtime = _Runtime(config)
+            gc.freeze()  # the model lives as long as the instance: keep it out of garbage collections
             logger.info("serverless bot ready: model %s", config.model_id)
         return _runtime
 

@@ -272,12 +272,10 @@ class FakeTelegram:
             return self._error(401, "Unauthorized")
         method = request.match_info["method"]
         params, uploads = await self._params(request)
+        self._record(method, params)  # on arrival: a recorded getUpdates may still be waiting
         handler = getattr(self, f"_api_{method}", None)
         if handler is None:
-            self._record(method, params)
             return self._error(404, f"Not Found: method {method} is not faked")
-        if method != "getUpdates":
-            self._record(method, params)
         return await handler(params, uploads)
 
     async def _api_getMe(self, params, uploads) -> web.Response:
@@ -300,7 +298,6 @@ class FakeTelegram:
                 ready = self._updates[: int(params.get("limit") or 100)]
             remaining = deadline - time.monotonic()
             if ready or remaining <= 0:
-                self._record("getUpdates", params)
                 return self._ok(ready)
             self._new_update.clear()
             try:
