@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from pathlib import Path
 from typing import Iterator
 
 from cleanmessy.errors import CleanMessyError
@@ -94,7 +95,6 @@ def describe(
 ) -> HubAccessError | None:
     """Map ``error`` (or an error it wraps) to a one-line :class:`HubAccessError`, or ``None`` if it is not a Hub failure."""
     from huggingface_hub.errors import (
-        EntryNotFoundError,
         HfHubHTTPError,
         LocalTokenNotFoundError,
         OfflineModeIsEnabled,
@@ -103,7 +103,8 @@ def describe(
     )
 
     what = f"{repo_type} repo {repo_id}"
-    set_token = "set HF_TOKEN (or run `hf auth login`, or pass --token) with a token that has write access"
+    access = "write" if action.startswith(("push", "deploy")) else "read"
+    set_token = f"set HF_TOKEN to a token with {access} access (or run `hf auth login`)"
     for cause in _chain(error):
         if isinstance(cause, HubAccessError):
             return cause
@@ -125,8 +126,6 @@ def describe(
             )
         if isinstance(cause, RevisionNotFoundError):
             return RepoNotFoundError(f"{what} has no such revision: check the branch, tag or commit")
-        if isinstance(cause, EntryNotFoundError) and "preprocessor_config" in str(cause):
-            return _missing_processor(repo_id)
         if isinstance(cause, HfHubHTTPError) and cause.response is not None:
             status = cause.response.status_code
             if status == 401 and not _sent_token(cause, token):
@@ -150,13 +149,6 @@ def describe(
     return None
 
 
-def _missing_processor(repo_id: str) -> MissingImageProcessorError:
-    return MissingImageProcessorError(
-        f"{repo_id} has no image processor (preprocessor_config.json): push it beside the weights, "
-        "as `python -m training --push-to-hub` does"
-    )
-
-
 @contextlib.contextmanager
 def hub_errors(
     repo_id: str, repo_type: str = "model", *, action: str = "access", token: str | None = None
@@ -173,9 +165,10 @@ def hub_errors(
         raise mapped from error
 
 
-def check_image_processor(model_dir, repo_id: str | None = None) -> None:
+def check_image_processor(model_dir: str | Path, name: str | None = None) -> None:
     """Raise :class:`MissingImageProcessorError` unless ``model_dir`` holds ``preprocessor_config.json``."""
-    from pathlib import Path
-
     if not (Path(model_dir) / "preprocessor_config.json").is_file():
-        raise _missing_processor(repo_id or str(model_dir))
+        raise MissingImageProcessorError(
+            f"{name or model_dir} has no image processor (preprocessor_config.json): save it beside the weights, "
+            "as `python -m training` does, before pushing"
+        )

@@ -240,6 +240,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise HubError(404, f"no route for {method} {url.path}")
         except HubError as error:
             self._send_error(error)
+        except Exception as error:  # a bug in the fake: answer 500 with the reason instead of dropping the connection
+            self._send_error(HubError(500, f"fake Hub failed on {method} {url.path}: {error!r}"))
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
