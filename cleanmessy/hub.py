@@ -111,9 +111,11 @@ def describe(
         if isinstance(cause, LocalTokenNotFoundError):
             return NoTokenError(f"no Hugging Face token found, which is needed to {action} {what}: {set_token}")
         if isinstance(cause, OfflineModeIsEnabled):
-            return HubUnreachableError(
-                f"HF_HUB_OFFLINE=1 is set and {what} is not in the local cache: unset HF_HUB_OFFLINE to download it"
-            )
+            if access == "read":
+                return HubUnreachableError(
+                    f"HF_HUB_OFFLINE=1 is set and {what} is not in the local cache: unset HF_HUB_OFFLINE to download it"
+                )
+            return HubUnreachableError(f"HF_HUB_OFFLINE=1 is set: unset it (HF_HUB_OFFLINE=0) to {action} {what}")
         if isinstance(cause, RepositoryNotFoundError):
             if not _sent_token(cause, token):
                 return RepoNotFoundError(

@@ -10,9 +10,11 @@ from importlib import metadata
 import pytest
 import yaml
 
+from cleanmessy.hub import HubUnreachableError
+from scraper.__main__ import main as scraper_main
 from scraper.dataset_card import read_provenance, render_card, size_category
 from space.deploy import normalise, root_pins, stage_space
-from tests.helpers import ROOT_DIR
+from tests.helpers import ROOT_DIR, write_image_folder
 from tests.hub_helpers import make_scratch_project, missing_local_modules, top_level_imports
 from training.publish import push_model
 
@@ -85,6 +87,22 @@ def test_model_push_uploads_everything_and_updates_in_place(hub, tiny_model_dir,
     assert "eval/old_plot.png" not in files and "onnx/model.onnx" not in files
     assert files["model.safetensors"] == (model / "model.safetensors").read_bytes()
     assert len(hub.repo(repo_id).commits) == 3 and hub.repo(repo_id).head != first  # create + 2 pushes
+
+
+def test_private_pushes_create_private_repos(hub, tiny_model_dir, tmp_path):
+    model_repo, dataset_repo = f"alice/private-{uuid.uuid4().hex[:6]}", f"alice/private-{uuid.uuid4().hex[:6]}"
+    push_model(tiny_model_dir, model_repo, private=True)
+    folder = write_image_folder(tmp_path / "rooms", per_class=2)
+    assert scraper_main(["push", "--data", str(folder), "--repo", dataset_repo, "--private"]) == 0
+    assert hub.repo(model_repo).private and hub.repo(dataset_repo, "dataset").private
+
+
+def test_offline_mode_is_named_as_the_reason(tiny_model_dir, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(HubUnreachableError, match=r"^HF_HUB_OFFLINE=1 is set: unset it .* to push to model repo"):
+        push_model(tiny_model_dir, "alice/offline")
 
 
 @pytest.fixture
