@@ -9,6 +9,7 @@ from importlib import metadata
 
 import pytest
 import yaml
+from datasets import load_dataset
 
 from cleanmessy.hub import HubUnreachableError
 from scraper.__main__ import main as scraper_main
@@ -89,12 +90,15 @@ def test_model_push_uploads_everything_and_updates_in_place(hub, tiny_model_dir,
     assert len(hub.repo(repo_id).commits) == 3 and hub.repo(repo_id).head != first  # create + 2 pushes
 
 
-def test_private_pushes_create_private_repos(hub, tiny_model_dir, tmp_path):
+def test_private_pushes_and_a_flat_folder(hub, tiny_model_dir, tmp_path):
     model_repo, dataset_repo = f"alice/private-{uuid.uuid4().hex[:6]}", f"alice/private-{uuid.uuid4().hex[:6]}"
     push_model(tiny_model_dir, model_repo, private=True)
-    folder = write_image_folder(tmp_path / "rooms", per_class=2)
+    folder = write_image_folder(tmp_path / "rooms", per_class=5, splits=("",))  # DIR/<label>/ only
     assert scraper_main(["push", "--data", str(folder), "--repo", dataset_repo, "--private"]) == 0
     assert hub.repo(model_repo).private and hub.repo(dataset_repo, "dataset").private
+    splits = load_dataset(dataset_repo)
+    assert {name: sorted(split["label"]) for name, split in splits.items()} == {
+        "train": [0] * 4 + [1] * 4, "validation": [0, 1]}  # 20% held out, stratified
 
 
 def test_offline_mode_is_named_as_the_reason(tiny_model_dir, monkeypatch):
