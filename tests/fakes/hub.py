@@ -37,6 +37,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import fnmatch
+import functools
 import hashlib
 import json
 import re
@@ -89,20 +90,25 @@ def lfs_patterns(gitattributes: bytes | None) -> list[str]:
     return [line.split()[0] for line in lines if line.strip() and "filter=lfs" in line.split()[1:]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class StoredFile:
     """One file of one commit; LFS files keep their bytes in the server's LFS store."""
 
     data: bytes
     lfs: bool
 
-    @property
+    @functools.cached_property
+    def blob_id(self) -> str:
+        """The git blob sha: the ETag of regular files, the ``oid`` in tree listings."""
+        return git_blob_sha(self.data)
+
+    @functools.cached_property
     def oid(self) -> str:
         """What ``preupload`` compares: sha256 for LFS files, the git blob sha otherwise."""
-        return hashlib.sha256(self.data).hexdigest() if self.lfs else git_blob_sha(self.data)
+        return hashlib.sha256(self.data).hexdigest() if self.lfs else self.blob_id
 
     def tree_entry(self, path: str) -> dict:
-        entry = {"type": "file", "path": path, "size": len(self.data), "oid": git_blob_sha(self.data)}
+        entry = {"type": "file", "path": path, "size": len(self.data), "oid": self.blob_id}
         if self.lfs:
             entry["lfs"] = {"oid": self.oid, "size": len(self.data), "pointerSize": 134}
         return entry
@@ -378,7 +384,7 @@ class _Handler(BaseHTTPRequestHandler):
         sha, files = stored.resolve(rev)
         siblings = []
         for path, entry in sorted(files.items()):
-            sibling = {"rfilename": path, "size": len(entry.data), "blobId": git_blob_sha(entry.data)}
+            sibling = {"rfilename": path, "size": len(entry.data), "blobId": entry.blob_id}
             if entry.lfs:
                 sibling["lfs"] = {"sha256": entry.oid, "size": len(entry.data), "pointerSize": 134}
             siblings.append(sibling)
@@ -526,7 +532,7 @@ class _Handler(BaseHTTPRequestHandler):
         entry = files[path]
         data = entry.data
         headers = {"Content-Type": "application/octet-stream", "Accept-Ranges": "bytes", "X-Repo-Commit": sha,
-                   "ETag": f'"{git_blob_sha(data)}"'}
+                   "ETag": f'"{entry.blob_id}"'}
         if entry.lfs:
             headers.update({"ETag": f'"{entry.oid}"', "X-Linked-Etag": f'"{entry.oid}"', "X-Linked-Size": str(len(data))})
         status, body = 200, data
