@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from cleanmessy import settings
-from cleanmessy.backends import Backend, EagerBackend
+from cleanmessy.backends import Backend, EagerBackend, select_backend
 from cleanmessy.errors import ModelLoadError
 from cleanmessy.hub import describe as describe_hub_error
 from cleanmessy.images import ImageSource, load_image
@@ -90,13 +90,24 @@ class Predictor:
         token: str | None = None,
         threads: int | None = None,
         unsure_below: float | None = None,
+        backend: str | None = None,
     ) -> "Predictor":
-        """Load from a Hub repo id or a local directory (default: ``$MODEL_ID``)."""
+        """Load from a Hub repo id or a local directory (default: ``$MODEL_ID``).
+
+        ``backend`` (default ``$PREDICTOR_BACKEND``, else ``"auto"``) picks the inference engine:
+        ``"auto"`` runs ``onnx/model_quantized.onnx`` (int8, onnxruntime) when the model has one and
+        PyTorch otherwise; ``"eager"`` always PyTorch; ``"onnx"`` int8 if present, else
+        ``onnx/model.onnx``; ``"onnx-int8"`` / ``"onnx-fp32"`` exactly that file. The PyTorch model
+        stays loaded as ``.model`` either way (explanations need its gradients).
+        """
         source = str(model_id or settings.model_id())
+        token = token or settings.hf_token()
         torch.set_num_threads(threads or settings.threads())
-        model, processor = load_model_and_processor(source, token or settings.hf_token())
-        logger.info("loaded model %s", source)
-        return cls(model, processor, source=source, unsure_below=unsure_below)
+        model, processor = load_model_and_processor(source, token)
+        chosen = select_backend(source, model, backend or settings.predictor_backend(),
+                                threads=threads or settings.ort_threads(), token=token)
+        logger.info("loaded model %s (backend %s)", source, chosen.name)
+        return cls(model, processor, source=source, backend=chosen, unsure_below=unsure_below)
 
     def verdict_from_probabilities(self, probabilities: np.ndarray) -> Verdict:
         """Build a ``Verdict`` from one row of class probabilities."""
@@ -121,5 +132,5 @@ class Predictor:
         """Classify several photos in one forward pass. Raises ``ImageError`` on the first bad one."""
         if not images:
             return []
-        loaded = [load_image(image) for image in images]
+        loaded = [load_image(image, size_hint=self.preprocess.size_hint) for image in images]
         return [self.verdict_from_probabilities(row) for row in self.probabilities(loaded)]

@@ -6,6 +6,8 @@
 | ``HF_TOKEN``        | unset                    | Hub token for private models (never logged)           |
 | ``UNSURE_THRESHOLD``| ``0.65``                 | below this confidence the verdict is "hard to say"    |
 | ``TORCH_THREADS``   | all cores                | CPU threads used for one prediction                   |
+| ``ORT_THREADS``     | ``TORCH_THREADS``        | onnxruntime intra-op threads for the onnx backends    |
+| ``PREDICTOR_BACKEND``| ``auto``                | eager, onnx, onnx-fp32, onnx-int8 or auto (int8 ONNX if the model has it) |
 | ``FEEDBACK_DIR``    | ``feedback``             | where 👍/👎 feedback is stored (image-folder layout)    |
 """
 
@@ -39,6 +41,16 @@ def unsure_threshold() -> float:
 def threads() -> int:
     """CPU threads for inference (``$TORCH_THREADS``, default: every core)."""
     return int(os.environ.get("TORCH_THREADS") or os.cpu_count() or 1)
+
+
+def ort_threads() -> int:
+    """onnxruntime intra-op threads (``$ORT_THREADS``, default: :func:`threads`)."""
+    return int(os.environ.get("ORT_THREADS") or threads())
+
+
+def predictor_backend() -> str:
+    """Inference backend (``$PREDICTOR_BACKEND``, default ``auto``); see ``cleanmessy.backends.BACKEND_CHOICES``."""
+    return os.environ.get("PREDICTOR_BACKEND") or "auto"
 
 
 def feedback_dir() -> str:
