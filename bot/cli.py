@@ -34,6 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-concurrent", type=int, help="classifications at once (env BOT_MAX_CONCURRENT, default 2)")
     parser.add_argument("--album-wait", type=float, help="seconds to gather an album (env BOT_ALBUM_WAIT, default 1.0)")
     parser.add_argument("--max-bytes", type=int, help="largest image file in bytes (env MAX_IMAGE_BYTES, default 20 MB)")
+    parser.add_argument("--threads", type=int, help="CPU threads per classification (env TORCH_THREADS, default cores / max concurrent)")
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO... (env LOG_LEVEL, default INFO)")
     return parser.parse_args(argv)
 
@@ -44,7 +45,7 @@ def config_from_args(args: argparse.Namespace) -> BotConfig:
     config = BotConfig.from_env(
         webhook_secret=args.secret, api_url=args.api_url, model_id=args.model, feedback_dir=args.feedback_dir,
         rate_limit=rate_limit, rate_window=rate_window, max_concurrent=args.max_concurrent,
-        album_wait=args.album_wait, max_bytes=args.max_bytes,
+        album_wait=args.album_wait, max_bytes=args.max_bytes, threads=args.threads,
     )
     if args.mode == "webhook":
         if not args.url or urlparse(args.url).scheme not in ("https", "http"):
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_logging(config.secrets, (args.log_level or os.environ.get("LOG_LEVEL") or "INFO").upper())
     try:
-        predictor = Predictor.load(config.model_id)
+        predictor = Predictor.load(config.model_id, threads=config.inference_threads)
     except CleanMessyError as error:
         logger.error("cannot start: %s", error)
         return 2

@@ -11,6 +11,7 @@
 | ``BOT_MAX_CONCURRENT``    | ``--max-concurrent``| ``2``                    | classifications running at once (others wait)        |
 | ``BOT_ALBUM_WAIT``        | ``--album-wait``   | ``1.0``                   | seconds to collect an album's photos before answering |
 | ``MAX_IMAGE_BYTES``       | ``--max-bytes``    | 20 MB                     | largest photo accepted (Telegram's own cap is 20 MB) |
+| ``TORCH_THREADS``         | ``--threads``      | cores / max concurrent    | CPU threads per classification (so they never oversubscribe the CPU) |
 | ``LOG_LEVEL``             | ``--log-level``    | ``INFO``                  | logging level                                        |
 """
 
@@ -61,6 +62,7 @@ class BotConfig:
     max_concurrent: int = DEFAULT_MAX_CONCURRENT
     album_wait: float = DEFAULT_ALBUM_WAIT
     max_bytes: int = DEFAULT_MAX_BYTES
+    threads: int | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "BotConfig":
@@ -78,6 +80,7 @@ class BotConfig:
             "max_concurrent": int(env.get("BOT_MAX_CONCURRENT") or DEFAULT_MAX_CONCURRENT),
             "album_wait": float(env.get("BOT_ALBUM_WAIT") or DEFAULT_ALBUM_WAIT),
             "max_bytes": int(env.get("MAX_IMAGE_BYTES") or DEFAULT_MAX_BYTES),
+            "threads": int(env["TORCH_THREADS"]) if env.get("TORCH_THREADS") else None,
         }
         values.update({key: value for key, value in overrides.items() if value is not None})
         config = cls(**values)
@@ -94,6 +97,11 @@ class BotConfig:
             raise ConfigError(f"BOT_ALBUM_WAIT must be >= 0 seconds, got {self.album_wait}")
         if self.max_bytes < 1:
             raise ConfigError(f"MAX_IMAGE_BYTES must be positive, got {self.max_bytes}")
+
+    @property
+    def inference_threads(self) -> int:
+        """CPU threads for one classification: ``threads``, else the cores shared by the concurrent ones."""
+        return self.threads or max(1, (os.cpu_count() or 1) // self.max_concurrent)
 
     @property
     def base_url(self) -> str:

@@ -51,7 +51,7 @@ class _Runtime:
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, name="bot-serverless-loop", daemon=True).start()
         self.application: Application = build_application(
-            config, Predictor.load(config.model_id), set_commands=False
+            config, Predictor.load(config.model_id, threads=config.inference_threads), set_commands=False
         )
         self.run(self.application.initialize())
 
@@ -68,7 +68,10 @@ def _get_runtime() -> _Runtime:
     global _runtime
     with _runtime_lock:
         if _runtime is None:
-            config = BotConfig.from_env(album_wait=0.0)
+            # One update per invocation: no album to wait for, and by default one classification at a time.
+            config = BotConfig.from_env(
+                album_wait=0.0, max_concurrent=None if os.environ.get("BOT_MAX_CONCURRENT") else 1
+            )
             setup_logging(config.secrets, (os.environ.get("LOG_LEVEL") or "INFO").upper())
             _runtime = _Runtime(config)
             gc.freeze()  # the model lives as long as the instance: keep it out of garbage collections

@@ -59,13 +59,18 @@ class Services:
         async with self._slots:
             return await asyncio.to_thread(function, *args)
 
+    def _load(self, data: bytes):
+        """Decode exactly as ``predictor.predict`` would (same JPEG draft size), within the bot's byte limit."""
+        size_hint = getattr(self.predictor.preprocess, "size_hint", None)
+        return load_image(data, max_bytes=self.config.max_bytes, size_hint=size_hint)
+
     def _classify(self, payloads: list[bytes]) -> list[Verdict | ImageError]:
         started = time.perf_counter()
         results: list[Verdict | ImageError | None] = [None] * len(payloads)
         images, positions = [], []
         for position, data in enumerate(payloads):
             try:
-                images.append(load_image(data, max_bytes=self.config.max_bytes))
+                images.append(self._load(data))
                 positions.append(position)
             except ImageError as error:
                 results[position] = error
@@ -81,7 +86,7 @@ class Services:
     def _explain(self, data: bytes):
         from cleanmessy.explain import explain  # imported on first use: keeps cold starts short
 
-        return explain(self.predictor, load_image(data, max_bytes=self.config.max_bytes))
+        return explain(self.predictor, load_image(data, max_bytes=self.config.max_bytes))  # full size: the overlay is shown
 
     async def explain(self, data: bytes):
         """The core's heatmap explanation (``.overlay``, ``.verdict``) for one encoded image."""
