@@ -2,7 +2,7 @@
 
 images -> ``python -m scraper push`` -> ``load_dataset(repo)`` -> ``python -m training --data repo
 --push-to-hub`` -> ``pipeline()`` from the repo id in a fresh process -> ``python -m space.deploy``
--> the Space holds a runnable app that imports only what it ships.
+-> the Space holds an app that imports only what it ships, and it serves from a checkout of the Space.
 """
 
 from __future__ import annotations
@@ -11,8 +11,11 @@ import ast
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 import uuid
 from importlib import metadata
 from pathlib import Path
@@ -70,26 +73,35 @@ def test_readme_snippet_runs_verbatim_after_a_push(hub, tiny_model_dir, tmp_path
     assert_two_class_prediction(run_snippet(snippet, hub.url, tmp_path / "user"))
 
 
-# Imports the app the way the Space runs it (`python space/app.py`: sys.path[0] is space/), without
-# calling its __main__ block, then reports which cleanmessy package it got.
-APP_PROBE = """
-import importlib.util, os, sys
-sys.path[0] = os.path.abspath("space")
-spec = importlib.util.spec_from_file_location("space_app", "space/app.py")
-spec.loader.exec_module(importlib.util.module_from_spec(spec))
-import cleanmessy
-print(cleanmessy.__file__)
-"""
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
-def start_space_app(checkout: Path, hub_url: str, model_id: str, home: Path) -> Path:
-    """Import the Space's app from its own checkout in a fresh process; return the core package it loaded."""
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "HF_HOME": str(home / "hf"), "HF_ENDPOINT": hub_url,
-           "HF_HUB_DISABLE_XET": "1", "MODEL_ID": model_id, "GRADIO_ANALYTICS_ENABLED": "False"}
-    result = subprocess.run([sys.executable, "-c", APP_PROBE], cwd=checkout, env=env,
-                            capture_output=True, text=True, timeout=240)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return Path(result.stdout.strip().splitlines()[-1])
+def serve_space_app(checkout: Path, env: dict[str, str], log: Path, timeout: float = 180) -> str:
+    """Start the Space's app from its own checkout the way a Space does (``python space/app.py``), fetch its
+    page, stop it, and return the page."""
+    port = free_port()
+    with open(log, "wb") as output:
+        process = subprocess.Popen([sys.executable, "space/app.py", "--host", "127.0.0.1", "--port", str(port)],
+                                   cwd=checkout, env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert process.poll() is None, f"the Space app exited with {process.returncode}:\n{log.read_text()[-3000:]}"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    return response.read().decode("utf-8", "replace")
+            except OSError:
+                time.sleep(0.5)
+        raise AssertionError(f"the Space app did not serve within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def write_manifest(folder: Path) -> None:
@@ -160,6 +172,13 @@ def test_round_trip(hub, tiny_model_dir, tmp_path, capsys):
             for name in top_level_imports(content.decode()) - {"cleanmessy", "space", "gradio"}:
                 assert {normalise(d) for d in owners.get(name, [name])} & pinned, f"{path} imports {name}"
 
+    # ... and it starts and serves from the Space's files alone, with the variables the Space runtime injects
     checkout = Path(snapshot_download(space_repo, repo_type="space", local_dir=tmp_path / "space-checkout"))
-    core = start_space_app(checkout, hub.url, model_repo, tmp_path / "space-home")
-    assert core.is_relative_to(checkout), f"the app imported {core}, not the Space's own copy"
+    home = tmp_path / "space-home"
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "HF_HOME": str(home / "hf"), "HF_ENDPOINT": hub.url,
+           "HF_HUB_DISABLE_XET": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+           **{key: value["value"] for key, value in hub.repo(space_repo, "space").variables.items()}}
+    page = serve_space_app(checkout, env, tmp_path / "space-app.log")
+    assert "gradio" in page.lower()
+    log = (tmp_path / "space-app.log").read_text()
+    assert str(ROOT_DIR) not in log and "Traceback" not in log, log[-3000:]
