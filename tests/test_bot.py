@@ -265,6 +265,38 @@ def test_why_sends_the_heatmap_over_the_photo(fake, predictor, tmp_path, room_im
     assert buttons(edit) == [["right:0", "wrong:0"]]
 
 
+def test_buttons_still_work_after_a_restart(fake, predictor, tmp_path, room_image):
+    """A new process remembers nothing: a single photo is found through the quoted message, an album photo is not."""
+    config = make_config(fake, tmp_path)
+    single = encode_image(room_image(messy=True, seed=5))
+    album = [fake.photo_message(encode_image(room_image(seed=i)), media_group_id="a2") for i in range(2)]
+
+    async def answer_then_restart() -> tuple[dict, dict]:
+        async with polling(config, predictor):
+            fake.push(fake.update(message=fake.photo_message(single)), *(fake.update(message=m) for m in album))
+            await fake.until(lambda f: len(f.sent("sendMessage")) == 2)
+        bot_replies = [m for m in fake.messages.values() if m["from"].get("is_bot")]
+        (album_reply,) = [m for m in bot_replies if m["text"].startswith("Photo 1")]
+        (single_reply,) = [m for m in bot_replies if m is not album_reply]
+        return single_reply, album_reply
+
+    single_reply, album_reply = asyncio.run(answer_then_restart())
+
+    async def tap_after_restart() -> None:
+        async with polling(config, predictor):  # a fresh Application: nothing remembered
+            fake.push(fake.update(callback_query=fake.callback_query(single_reply, "right:0")),
+                      fake.update(callback_query=fake.callback_query(album_reply, "why:1")))
+            await fake.until(lambda f: len(f.sent("answerCallbackQuery")) == 2)
+
+    asyncio.run(tap_after_restart())
+    verdict = predictor.predict(single)
+    answers = {call["callback_query_id"]: call for call in fake.sent("answerCallbackQuery")}
+    assert sorted(a.get("text") for a in answers.values()) == sorted([texts.THANKS[True], texts.PHOTO_GONE])
+    (stored,) = (config.feedback_dir / verdict.label).glob("*.jpg")
+    assert stored.is_file()
+    assert fake.sent("sendPhoto") == []
+
+
 # ---- limits and failures ----------------------------------------------------------------------
 
 
