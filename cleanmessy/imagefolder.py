@@ -51,7 +51,12 @@ def load_image_folder(path: str | Path, validation_fraction: float = 0.2, seed: 
         raise ImageFolderError(
             f"{root} should contain clean/ and messy/ folders (or train/ and validation/ with those inside)"
         )
-    held_out = _split_from(root).train_test_split(
-        test_size=validation_fraction, stratify_by_column="label", seed=seed
-    )
+    images = _split_from(root)
+    try:
+        held_out = images.train_test_split(test_size=validation_fraction, stratify_by_column="label", seed=seed)
+    except ValueError as error:
+        raise ImageFolderError(
+            f"{root} has too few images ({len(images)}) to hold out a stratified {validation_fraction:.0%} "
+            "validation split: add images, or provide train/ and validation/ folders"
+        ) from error
     return DatasetDict(train=held_out["train"], validation=held_out["test"])

@@ -36,13 +36,11 @@ SNIPPET_HEADING = "Use the model in your own code"
 
 
 def readme_snippet() -> str:
-    """The first ```python block under the heading, from README.md (or docs/use-from-code.md until it is merged)."""
+    """The first ```python block under the heading "Use the model in your own code" in README.md."""
     pattern = rf"^#+ {SNIPPET_HEADING}\s*$.*?^```python\n(.*?)^```"
-    for source in (ROOT_DIR / "README.md", ROOT_DIR / "docs" / "use-from-code.md"):
-        match = re.search(pattern, source.read_text("utf-8"), flags=re.S | re.M)
-        if match:
-            return match.group(1)
-    raise AssertionError(f"no ```python block under '{SNIPPET_HEADING}' in README.md or docs/use-from-code.md")
+    match = re.search(pattern, (ROOT_DIR / "README.md").read_text("utf-8"), flags=re.S | re.M)
+    assert match, f"no ```python block under '{SNIPPET_HEADING}' in README.md"
+    return match.group(1)
 
 
 def snippet_model_id(snippet: str) -> str:

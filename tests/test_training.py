@@ -158,3 +158,11 @@ def test_shared_dataset_layout_loads(shared_rooms):
     splits = load_training_data(str(shared_rooms))
     assert len(splits["validation"]) == 20 and len(splits["train"]) > 100
     assert splits["train"].features["label"].names == ["clean", "messy"]
+
+
+def test_too_few_images_to_hold_out_is_a_clear_error(tmp_path):
+    from cleanmessy.imagefolder import ImageFolderError, load_image_folder
+
+    flat = write_image_folder(tmp_path / "flat", per_class=1, splits=("",))
+    with pytest.raises(ImageFolderError, match="too few images"):
+        load_image_folder(flat)
