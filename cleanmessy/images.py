@@ -130,6 +130,8 @@ def decode(
         raise ImageTooLargeError(f"image too large: limit {_megapixels(max_pixels)}") from error
     except (UnidentifiedImageError, ValueError) as error:
         raise NotAnImageError("this file is not an image (JPEG, PNG, WebP, GIF, BMP or TIFF expected)") from error
+    except (OSError, SyntaxError, EOFError) as error:  # e.g. a JPEG cut off inside its header
+        raise CorruptImageError("the image is damaged or truncated: please send it again") from error
     check_size(image.size, max_pixels=max_pixels, min_side=min_side)
     try:
         if size_hint and image.format == "JPEG":
