@@ -77,6 +77,7 @@ def upload_files(folder: Path) -> dict[str, Path]:
         "sixteen-bit.png": png_16bit(),
         "notes.jpg": b"these are my notes, not a photo\n" * 10,
         "truncated.jpg": jpeg[: len(jpeg) // 2],
+        "header-cut.jpg": b"\xff\xd8\xff\xe0" + b"a JPEG cut off inside its header" * 20,
         "empty.jpg": b"",
         "photo.heic": b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64),
         "huge.png": encoded(Image.new("1", (8000, 6000)), "PNG"),

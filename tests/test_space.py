@@ -73,6 +73,7 @@ def test_unusual_but_valid_formats_work(client, uploads, name):
     [
         ("notes.jpg", "this file is not an image"),
         ("truncated.jpg", "damaged or truncated"),
+        ("header-cut.jpg", "damaged or truncated"),
         ("empty.jpg", "empty (0 bytes)"),
         ("photo.heic", "HEIC/AVIF photos are not supported"),
         ("huge.png", "image too large: 48 MP, limit 40 MP"),
