@@ -167,11 +167,12 @@ async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 def register(application: Application) -> None:
-    """Attach every handler to ``application``."""
-    application.add_handler(CommandHandler("start", start))
-    application.add_handler(CommandHandler("help", help_command))
-    application.add_handler(CommandHandler("about", about))
-    application.add_handler(MessageHandler(filters.PHOTO | filters.Document.ALL, image))
+    """Attach every handler to ``application``. Only new messages count: edits and channel posts are ignored."""
+    new_message = filters.UpdateType.MESSAGE
+    application.add_handler(CommandHandler("start", start, filters=new_message))
+    application.add_handler(CommandHandler("help", help_command, filters=new_message))
+    application.add_handler(CommandHandler("about", about, filters=new_message))
+    application.add_handler(MessageHandler(new_message & (filters.PHOTO | filters.Document.ALL), image))
     application.add_handler(CallbackQueryHandler(button))
-    application.add_handler(MessageHandler(filters.ALL, hint))
+    application.add_handler(MessageHandler(new_message, hint))
     application.add_error_handler(error_handler)

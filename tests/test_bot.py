@@ -95,10 +95,14 @@ def test_start_greets_and_says_what_to_send(fake, predictor, tmp_path):
     ]
 
 
-def test_text_gets_a_hint(fake, predictor, tmp_path):
-    assert converse(fake, make_config(fake, tmp_path), predictor, fake.update(message=fake.text_message("is it clean?"))) == [
-        texts.HINT
+def test_text_gets_a_hint_and_edits_are_ignored(fake, predictor, tmp_path, room_image):
+    edited_photo = fake.photo_message(encode_image(room_image()))
+    updates = [
+        fake.update(edited_message={**edited_photo, "edit_date": edited_photo["date"] + 5}),
+        fake.update(message=fake.text_message("is it clean?")),
     ]
+    assert converse(fake, make_config(fake, tmp_path), predictor, *updates) == [texts.HINT]
+    assert fake.sent("sendChatAction") == [] and fake.downloads == []  # the edit was not even looked at
 
 
 def test_help_states_the_configured_limits(fake, predictor, tmp_path):
