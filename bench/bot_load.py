@@ -159,12 +159,15 @@ def cold_start(model: str, photo: bytes, extra_env: dict[str, str], warm_calls: 
     return latencies[0], statistics.median(latencies[1:])
 
 
-def report(model: str, source: str, load: dict, colds: list[tuple[float, float]], env: dict[str, str]) -> str:
+def report(model: str, source: str, load: dict, colds: list[tuple[float, float]], env: dict[str, str],
+           loadavg: tuple[float, float]) -> str:
     cold_values = [cold for cold, _ in colds]
     settings = ", ".join(f"{k}={v}" for k, v in env.items()) or "defaults"
     lines = [
         f"Model `{model}`; photos: {source}; bot settings: {settings}. "
-        "One process runs `python -m bot --mode polling`; the fake Bot API runs in the benchmark process.",
+        "One process runs `python -m bot --mode polling`; the fake Bot API runs in the benchmark process. "
+        f"System load average (1 min) {loadavg[0]:.1f} at the start, {loadavg[1]:.1f} at the end, "
+        f"on {os.cpu_count()} cores: other work on the machine slows every number here.",
         "",
         "| measurement | result |",
         "|---|---|",
@@ -201,9 +204,10 @@ def main() -> int:
         return 2
     env = {key: value for key, value in (("BOT_MAX_CONCURRENT", args.max_concurrent), ("TORCH_THREADS", args.threads)) if value}
     payloads, source = photos(args.updates)
+    load_before = os.getloadavg()[0]
     load = run_load(args.model, payloads, args.paced, env)
     colds = [cold_start(args.model, payloads[0], env) for _ in range(args.cold_starts)]
-    body = report(args.model, source, load, colds, env)
+    body = report(args.model, source, load, colds, env, (load_before, os.getloadavg()[0]))
     print(body)
     if args.record:
         command = "python bench/bot_load.py " + " ".join(sys.argv[1:])

@@ -66,9 +66,8 @@ async def image(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if wait:
         await first.reply_text(texts.RATE_LIMITED.format(seconds=max(1, round(wait))), do_quote=True)
         return
-    await context.bot.send_chat_action(first.chat_id, ChatAction.TYPING)
-
-    fetched = await asyncio.gather(*(_fetch(context, message) for message in album))
+    typing = context.bot.send_chat_action(first.chat_id, ChatAction.TYPING)  # overlaps with the downloads
+    _, *fetched = await asyncio.gather(typing, *(_fetch(context, message) for message in album))
     downloaded = [(i, item) for i, item in enumerate(fetched) if not isinstance(item, str)]
     verdicts = await app.classify([data for _, (_, data) in downloaded]) if downloaded else []
     results: list[Verdict | str] = list(fetched)  # problems stay as text
