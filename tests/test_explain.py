@@ -123,7 +123,7 @@ def test_heat_follows_the_clutter(spotter):
     """On a model trained to spot clutter, the map lights up the cluttered half, not the calm one.
 
     Falsifiable: a zero baseline (plain input × gradient) gives the cluttered half
-    a mean share of 0.40 on the Dinov2 toy and 0.62 on the ViT toy; flipping the
+    a mean share of 0.40 on the Dinov2 toy and 0.61 on the ViT toy; flipping the
     sign of the target sends it below 0.5.
     """
     held_out = range(1000, 1064)
