@@ -59,6 +59,11 @@ def test_graph_contract_pixel_values_to_logits_with_dynamic_batch(name: str) -> 
         assert logits.shape == (batch, 2)
 
 
+def test_position_embeddings_are_baked_in_not_resized_per_call() -> None:
+    ops = {node.op_type for node in onnx.load(str(exported_tiny_model() / "onnx" / "model.onnx")).graph.node}
+    assert "Resize" not in ops
+
+
 def test_int8_graph_is_quantized() -> None:
     ops = {node.op_type for node in onnx.load(str(exported_tiny_model() / "onnx" / "model_quantized.onnx")).graph.node}
     assert ops & {"MatMulInteger", "DynamicQuantizeLinear", "QLinearMatMul", "DequantizeLinear"}

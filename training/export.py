@@ -17,6 +17,7 @@ left in the model directory (a stale export would otherwise be served by ``backe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -25,7 +26,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -135,15 +136,43 @@ class _LogitsOnly(torch.nn.Module):
         return self.model(pixel_values=pixel_values).logits
 
 
+@contextlib.contextmanager
+def fixed_position_embeddings(model: torch.nn.Module, input_size: tuple[int, int]) -> Iterator[None]:
+    """Within the block, ``model`` adds precomputed position embeddings for ``input_size`` instead of
+    interpolating them on every call.
+
+    Dinov2 stores 37×37 positions (518 px) and resizes them bicubically to the input's patch grid
+    in every forward pass; traced into ONNX that becomes a ``Resize`` node that onnxruntime runs
+    on every request (about a quarter of the int8 model's time). The exported graph has a fixed
+    input size, so the resized table is a constant: computed here once, with PyTorch's own code.
+    """
+    embeddings = getattr(model.base_model, "embeddings", None)
+    interpolate = getattr(embeddings, "interpolate_pos_encoding", None)
+    table = getattr(embeddings, "position_embeddings", None)
+    if not callable(interpolate) or not isinstance(table, torch.Tensor):
+        yield
+        return
+    patch = model.config.patch_size
+    patch_height, patch_width = patch if isinstance(patch, (tuple, list)) else (patch, patch)
+    tokens = (input_size[0] // patch_height) * (input_size[1] // patch_width) + 1
+    with torch.no_grad():
+        fixed = interpolate(torch.zeros(1, tokens, table.shape[-1], dtype=table.dtype), *input_size).detach().clone()
+    embeddings.interpolate_pos_encoding = lambda _embeddings, _height, _width: fixed
+    try:
+        yield
+    finally:
+        del embeddings.interpolate_pos_encoding
+
+
 def export_fp32(model: torch.nn.Module, path: Path, input_size: tuple[int, int], opset: int = OPSET) -> None:
     """Write ``model`` as an fp32 ONNX graph ``pixel_values (N,3,H,W) -> logits (N,2)`` with a dynamic batch.
 
     Uses the TorchScript exporter (``dynamo=False``): with torch 2.13 it exports Dinov2 with no
-    extra package, folds the position-embedding interpolation for the fixed ``input_size`` into
-    a constant, and matches PyTorch to ~1e-6. (The dynamo exporter needs ``onnxscript``.)
+    extra package and matches PyTorch to ~1e-6. (The dynamo exporter needs ``onnxscript``.)
+    Position embeddings are baked in for ``input_size`` (see :func:`fixed_position_embeddings`).
     """
     dummy = torch.zeros(1, 3, *input_size)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), fixed_position_embeddings(model, input_size):
         warnings.simplefilter("ignore")  # TracerWarnings about Python bools and the legacy-exporter notice
         torch.onnx.export(
             _LogitsOnly(model.eval()),
