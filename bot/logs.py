@@ -22,8 +22,10 @@ class RedactingFilter(logging.Filter):
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
         self.secrets = [secret for secret in secrets if secret]
-        # The numeric bot id before the colon is public; the part after it is the secret.
-        self.secrets += [secret.split(":", 1)[1] for secret in self.secrets if ":" in secret]
+        # The numeric bot id before the colon is public; the part after it (35 characters in real
+        # tokens) is the secret, and shows alone where the colon is URL-encoded (file downloads).
+        halves = [secret.split(":", 1)[1] for secret in self.secrets if ":" in secret]
+        self.secrets += [half for half in halves if len(half) >= 16]
 
     def redact(self, text: str) -> str:
         """``text`` with every secret replaced by ``[REDACTED]``."""

@@ -20,7 +20,7 @@ from PIL import Image
 from bot import texts
 from bot.app import build_application
 from bot.config import BotConfig
-from bot.logs import setup_logging
+from bot.logs import RedactingFilter, setup_logging
 from cleanmessy.errors import CorruptImageError
 from cleanmessy.images import load_image
 from cleanmessy.model_info import read_model_info
@@ -362,3 +362,24 @@ def test_error_handler_logs_and_apologises_without_leaking_the_token(fake, predi
     assert "Set Bot API URL" in caplog.text  # python-telegram-bot logged its URLs...
     assert fake.token not in caplog.text  # ...with the token redacted
     assert fake.token.split(":")[1] not in caplog.text
+
+
+def test_redacting_filter_covers_messages_arguments_encoded_urls_and_tracebacks():
+    token, secret = "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw", "webhook-secret-1"
+    log = logging.getLogger("tests.redaction")  # any logger: the filter sits on the handler
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactingFilter([token, secret]))
+    log.addHandler(handler)
+    try:
+        log.warning("GET https://api.telegram.org/file/bot%s/photos/1.jpg", token.replace(":", "%3A"))
+        log.warning("secret header was %s", secret)
+        try:
+            raise RuntimeError(f"https://api.telegram.org/bot{token}/getMe failed")
+        except RuntimeError:
+            log.exception("request failed")
+    finally:
+        log.removeHandler(handler)
+    output = stream.getvalue()
+    assert token.split(":")[1] not in output and secret not in output
+    assert output.count("[REDACTED]") == 3 and "RuntimeError" in output
