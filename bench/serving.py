@@ -210,6 +210,8 @@ def render(engines: dict[str, Engine], cold: dict[str, dict], images: int, threa
             f"| {ref['p50'] / r['p50']:.1f}× | {r['images_per_s'] / ref['images_per_s']:.1f}× "
             f"| {ref_cold['seconds'] / c['seconds']:.1f}× | {c['peak_rss_mb'] / ref_cold['peak_rss_mb']:.2f}× |"
         )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines.insert(1, f"Load average (1, 5, 15 min) at the end of the run: {load} on {os.cpu_count()} cores.")
     int8 = engines["onnx-int8"].results["p50"]
     lines += ["", f"Goal (issue 7): int8 full call p50 ≤ 20 ms → {int8:.1f} ms: "
                   f"{'met' if int8 <= 20 else 'not met'}; int8 validation accuracy "

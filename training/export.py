@@ -164,15 +164,23 @@ def fixed_position_embeddings(model: torch.nn.Module, input_size: tuple[int, int
         del embeddings.interpolate_pos_encoding
 
 
-def export_fp32(model: torch.nn.Module, path: Path, input_size: tuple[int, int], opset: int = OPSET) -> None:
+def export_fp32(
+    model: torch.nn.Module,
+    path: Path,
+    input_size: tuple[int, int],
+    opset: int = OPSET,
+    bake_positions: bool = True,
+) -> None:
     """Write ``model`` as an fp32 ONNX graph ``pixel_values (N,3,H,W) -> logits (N,2)`` with a dynamic batch.
 
     Uses the TorchScript exporter (``dynamo=False``): with torch 2.13 it exports Dinov2 with no
     extra package and matches PyTorch to ~1e-6. (The dynamo exporter needs ``onnxscript``.)
-    Position embeddings are baked in for ``input_size`` (see :func:`fixed_position_embeddings`).
+    Position embeddings are baked in for ``input_size`` (see :func:`fixed_position_embeddings`);
+    ``bake_positions=False`` keeps the per-call interpolation (only ``bench.knobs`` wants that).
     """
     dummy = torch.zeros(1, 3, *input_size)
-    with warnings.catch_warnings(), fixed_position_embeddings(model, input_size):
+    baked = fixed_position_embeddings(model, input_size) if bake_positions else contextlib.nullcontext()
+    with warnings.catch_warnings(), baked:
         warnings.simplefilter("ignore")  # TracerWarnings about Python bools and the legacy-exporter notice
         torch.onnx.export(
             _LogitsOnly(model.eval()),
