@@ -72,7 +72,7 @@ def build_demo(service: SpaceService, config: SpaceConfig, examples: list[str]) 
         with gr.Tab("Several photos"):
             files = gr.File(file_count="multiple", file_types=["image"], label="Photos", elem_id="files")
             check_all = gr.Button("Check them all", variant="primary", elem_id="check-all")
-            gallery = gr.Gallery(label="Verdicts", columns=4, height="auto", elem_id="gallery")
+            gallery = gr.Gallery(label="Verdicts", columns=4, height=360, object_fit="contain", elem_id="gallery")
             table = gr.Markdown(elem_id="table")
 
         def check(payload):

@@ -39,7 +39,7 @@ def user_errors(name: str | None = None) -> Iterator[None]:
         raise
     except CleanMessyError as error:
         message = f"{name}: {error}" if name else str(error)
-        raise gr.Error(html.escape(message), title="Can't check this photo", print_exception=False) from None
+        raise gr.Error(html.escape(message), print_exception=False) from None
     except Exception:
         logger.exception("unexpected failure")
         raise gr.Error("Something went wrong on our side. Please try again.", print_exception=False) from None
@@ -121,7 +121,7 @@ class SpaceService:
         good = [(result, image) for result, image in answers if image is not None]
         if not good:
             problems = "; ".join(f"{result['file']}: {result['error']}" for result, _ in answers)
-            raise gr.Error(html.escape(problems), title="Can't check these photos", print_exception=False)
+            raise gr.Error(html.escape(problems), print_exception=False)
         with user_errors():
             verdicts = self.batcher.predict([image for _, image in good])
         for (result, _), verdict in zip(good, verdicts):
