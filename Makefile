@@ -16,7 +16,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export SE_OFFLINE := true
 
-.PHONY: help setup browser demo train test bench clean
+.PHONY: help setup browser demo train test bench bench-knobs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -47,6 +47,16 @@ demo: setup $(MODEL_DIR)/config.json  ## train once if needed, then serve the Sp
 
 test: setup  ## run the whole test suite (offline, loopback servers only)
 	$(PY) -m pytest -q tests
+
+bench: setup $(MODEL_DIR)/config.json  ## every benchmark on this machine, written into BENCHMARKS.md (~20 min)
+	$(PY) -m bench.serving --model $(MODEL_DIR) --data $(DATA)
+	$(PY) -m bench.explain_cost --model $(MODEL_DIR) --data $(DATA)
+	$(PY) -m bench.space_load --model $(MODEL_DIR) --data $(DATA)
+	$(PY) bench/bot_load.py --model $(MODEL_DIR) --record
+	$(PY) bench/scrape_fake.py --record
+
+bench-knobs: setup $(MODEL_DIR)/config.json  ## the speed knobs tried (int8 schemes, resolution, ORT options, decode)
+	$(PY) -m bench.knobs --model $(MODEL_DIR) --data $(DATA)
 
 clean:  ## remove caches and test artefacts (keeps .venv and models)
 	rm -rf .pytest_cache artifacts .cache

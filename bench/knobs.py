@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import io
 import os
 import sys
@@ -111,6 +112,22 @@ def _dynamic(fp32: Path, out: Path, **options) -> Path:
     return out
 
 
+def export_dynamo(model, path: Path, resolution: int) -> None:
+    """The same graph through ``torch.onnx.export(dynamo=True)`` (needs ``onnxscript``), in one file."""
+    import onnx
+    import torch
+
+    from training.export import ONNX_INPUT, ONNX_OUTPUT, _LogitsOnly, fixed_position_embeddings
+
+    with fixed_position_embeddings(model, (resolution, resolution)):
+        program = torch.onnx.export(
+            _LogitsOnly(model), (torch.zeros(1, 3, resolution, resolution),), dynamo=True,
+            input_names=[ONNX_INPUT], output_names=[ONNX_OUTPUT], opset_version=18,
+            dynamic_shapes=({0: torch.export.Dim("batch_size", min=1, max=1024)},),
+        )
+    onnx.save(program.model_proto, str(path))
+
+
 def build_variants(model_dir: Path, work: Path, calibration: list[Image.Image]) -> list[Variant]:
     """The main model at its own resolution with every int8 scheme, then at lower resolutions as it is."""
     from onnxruntime.quantization import QuantType
@@ -144,6 +161,10 @@ def build_variants(model_dir: Path, work: Path, calibration: list[Image.Image]) 
                                                             op_types_to_quantize=["MatMul", "Gemm", "Conv"])),
         (f"int8 static QDQ, calibrated on {len(calibration)} training images", path("static")),
     ]
+    if importlib.util.find_spec("onnxscript"):  # the dynamo exporter needs it; the project does not
+        export_dynamo(model, path("dynamo-fp32"), native)
+        built += [("fp32, dynamo exporter", path("dynamo-fp32")),
+                  ("int8 dynamic, per-channel, dynamo exporter", _dynamic(path("dynamo-fp32"), path("dynamo-int8")))]
     variants = [Variant(name, file, native, processor) for name, file in built]
     for resolution in (r for r in LOWER_RESOLUTIONS if r < native):
         smaller = processor_at(processor, resolution)

@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = ROOT / "artifacts" / "space_load"
     workdir.mkdir(parents=True, exist_ok=True)
     rows, failed = [], False
+    load_before = os.getloadavg()[0]
     for max_batch in args.max_batch:
         process, url, backend = start_app(args.model, max_batch, workdir / f"app-batch{max_batch}.log")
         try:
@@ -134,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.clients} concurrent `gradio_client` users, {args.requests} `/predict` uploads of the "
         f"{len(photos)} validation photos, against `space/app.py` serving `{args.model}` "
         f"(QUEUE_CONCURRENCY and API_CONCURRENCY at their defaults). Latency is per request as a user sees it: "
-        "upload, queue, inference, reply. Clients and server share this machine's cores.\n\n"
+        "upload, queue, inference, reply. Clients and server share this machine's cores; the 1-minute load "
+        f"average was {load_before:.1f} before and {os.getloadavg()[0]:.1f} after the runs.\n\n"
         "| MAX_BATCH | backend | answered | errors | requests/s | p50 latency (ms) | p95 latency (ms) |\n"
         "|---|---|---|---|---|---|---|\n" + "\n".join(rows)
     )
