@@ -18,10 +18,10 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from scraper.browser import CHROMEDRIVER, CHROMIUM, chromium_arguments
 from tests.helpers import ROOT_DIR, make_room_image, write_image_folder
 from tests.space_helpers import running_space
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 ARTIFACTS = ROOT_DIR / "artifacts"
 LOCAL_SCHEMES = {"data", "blob", "about", "chrome", "devtools"}
 
@@ -33,15 +33,12 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def browser():
-    """Chromium with DESIGN.md's flags (the resolver rule as one argv item) and network logging on."""
+    """Chromium with the scraper's DESIGN.md flags (resolver rule included) and network logging on."""
     os.environ["SE_OFFLINE"] = "true"
     workdir = Path(tempfile.mkdtemp(prefix="space-chromium-"))
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", f"--user-data-dir={workdir / 'profile'}",
-                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1", "--window-size=1280,1100"):
+    for flag in chromium_arguments(workdir / "profile", window_size="1280,1100"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     env = dict(os.environ, HOME=str(workdir / "home"), XDG_CONFIG_HOME=str(workdir / "config"),
