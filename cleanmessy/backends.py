@@ -2,7 +2,8 @@
 
 ``EagerBackend`` runs the transformers model in PyTorch; ``OnnxBackend`` runs an exported
 ``onnx/model.onnx`` (fp32) or ``onnx/model_quantized.onnx`` (int8) in onnxruntime. Both take
-the same float32 array from :class:`cleanmessy.preprocess.Preprocessor`.
+the same float32 array from :class:`cleanmessy.preprocess.Preprocessor`. Nothing here imports
+torch until an ``EagerBackend`` runs, so ONNX serving starts without it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-import torch
+
+from cleanmessy.errors import ModelLoadError
+from cleanmessy.model_files import model_file
 
 ONNX_INPUT = "pixel_values"
 ONNX_OUTPUT = "logits"
@@ -38,10 +41,12 @@ class EagerBackend:
 
     name = "eager"
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    def __init__(self, model) -> None:
         self.model = model.eval()
 
     def probabilities(self, pixel_values: np.ndarray) -> np.ndarray:
+        import torch
+
         with torch.inference_mode():
             logits = self.model(pixel_values=torch.from_numpy(pixel_values)).logits
         return torch.softmax(logits.float(), dim=-1).numpy()
@@ -95,42 +100,24 @@ _CANDIDATES = {
 }
 
 
-def find_model_file(source: str, filename: str, token: str | None = None) -> Path | None:
-    """Local path of ``filename`` in a model directory or Hub repo (downloaded into the Hub cache), or ``None``."""
-    local = Path(source)
-    if local.is_dir():
-        path = local / filename
-        return path if path.is_file() else None
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
-
-    try:
-        return Path(hf_hub_download(source, filename, token=token))
-    except EntryNotFoundError:  # not in the repo, or offline and not cached
-        return None
-
-
-def select_backend(
+def select_onnx_backend(
     source: str,
-    model: torch.nn.Module,
     choice: str = "auto",
     *,
     threads: int,
     token: str | None = None,
-) -> Backend:
-    """The backend ``choice`` asks for (see :data:`BACKEND_CHOICES`) for the model at ``source``.
+) -> OnnxBackend | None:
+    """The ONNX backend ``choice`` asks for (see :data:`BACKEND_CHOICES`), or ``None`` for the eager PyTorch model.
 
     Raises ``ModelLoadError`` for an unknown choice, or when an ``onnx*`` choice finds no ONNX file.
     """
-    from cleanmessy.errors import ModelLoadError
-
     choice = (choice or "auto").strip().lower()
     if choice not in BACKEND_CHOICES:
         raise ModelLoadError(f"unknown backend {choice!r}: expected one of {', '.join(BACKEND_CHOICES)}")
     if choice == "eager":
-        return EagerBackend(model)
+        return None
     for kind in _CANDIDATES[choice]:
-        path = find_model_file(source, ONNX_FILES[kind], token)
+        path = model_file(source, ONNX_FILES[kind], token)
         if path is None:
             continue
         try:
@@ -138,9 +125,9 @@ def select_backend(
         except ImportError:
             if choice != "auto":
                 raise ModelLoadError("the onnx backends need onnxruntime: pip install onnxruntime") from None
-            return EagerBackend(model)
+            return None
     if choice == "auto":
-        return EagerBackend(model)
+        return None
     wanted = " or ".join(ONNX_FILES[kind] for kind in _CANDIDATES[choice])
     raise ModelLoadError(
         f"{source} has no {wanted}: export it with `python -m training.export --model DIR`, "

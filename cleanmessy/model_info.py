@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from cleanmessy.model_files import model_file
+
 METRICS_FILE = "eval/metrics.json"
 CARD_FILE = "README.md"
 
@@ -39,16 +41,9 @@ class ModelInfo:
 
 def _fetch(model_id: str, filename: str, token: str | None) -> Path | None:
     """The local path of ``filename`` in a model dir or Hub repo, or ``None`` when it cannot be had."""
-    local = Path(model_id)
-    if local.is_dir():
-        path = local / filename
-        return path if path.is_file() else None
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
-
     try:
-        return Path(hf_hub_download(model_id, filename, token=token))
-    except (EntryNotFoundError, OSError, ValueError):  # missing file, no network/offline, bad repo id
+        return model_file(model_id, filename, token)
+    except (OSError, ValueError):  # no network or offline, bad repo id, no access
         return None
 
 

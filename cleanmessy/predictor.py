@@ -8,79 +8,67 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
-import torch
 from PIL import Image
 
 from cleanmessy import settings
-from cleanmessy.backends import Backend, EagerBackend, select_backend
-from cleanmessy.errors import ModelLoadError
-from cleanmessy.hub import describe as describe_hub_error
+from cleanmessy.backends import Backend, EagerBackend, select_onnx_backend
 from cleanmessy.images import ImageSource, load_image
-from cleanmessy.labels import ID2LABEL
+from cleanmessy.model_files import load_model, read_image_processor, read_labels
 from cleanmessy.preprocess import Preprocessor
 from cleanmessy.verdict import Verdict
 
 logger = logging.getLogger(__name__)
 
 
-def _check_labels(config, source: str) -> None:
-    id2label = {int(i): str(name).lower() for i, name in config.id2label.items()}
-    if id2label != ID2LABEL:
-        raise ModelLoadError(
-            f"{source} is not a clean/messy model: its labels are {id2label}, expected {ID2LABEL}"
-        )
-
-
-def load_model_and_processor(source: str, token: str | None = None):
-    """Load ``(model, image_processor)`` with stock transformers, raising ``ModelLoadError`` with a clear reason."""
-    from transformers import AutoImageProcessor, AutoModelForImageClassification
-
-    local = Path(source)
-    if local.exists() and not (local / "config.json").is_file():
-        raise ModelLoadError(f"{source} has no config.json: it is not a saved model directory")
-    try:
-        model = AutoModelForImageClassification.from_pretrained(source, token=token)
-    except OSError as error:
-        if not local.exists() and (hub_error := describe_hub_error(error, source, action="load", token=token)):
-            raise ModelLoadError(str(hub_error)) from error
-        where = "directory" if local.exists() else "Hub repo"
-        raise ModelLoadError(f"could not load the model from {where} {source!r}: {error}") from error
-    _check_labels(model.config, source)
-    try:
-        processor = AutoImageProcessor.from_pretrained(source, token=token)
-    except (OSError, ValueError) as error:
-        if not local.exists() and (hub_error := describe_hub_error(error, source, action="load", token=token)):
-            raise ModelLoadError(str(hub_error)) from error
-        raise ModelLoadError(
-            f"{source!r} has no image processor (preprocessor_config.json): "
-            "save it beside the weights, as `python -m training` does"
-        ) from error
-    return model, processor
-
-
 class Predictor:
-    """Classifies room photos as clean or messy with one loaded model."""
+    """Classifies room photos as clean or messy with one loaded model.
+
+    ``model`` is the transformers classifier; it may be ``None`` when ``model_loader``
+    can load it on first use of :attr:`model` (explanations, the eager backend). That is
+    how :meth:`load` serves an ONNX model without importing torch at all.
+    """
 
     def __init__(
         self,
-        model: torch.nn.Module,
-        image_processor,
+        model=None,
+        image_processor=None,
         *,
         source: str,
         backend: Backend | None = None,
+        labels: Sequence[str] | None = None,
+        model_loader: Callable[[], object] | None = None,
         unsure_below: float | None = None,
     ) -> None:
-        self.model = model.eval()
+        if model is None and model_loader is None:
+            raise ValueError("Predictor needs a model or a model_loader")
+        if labels is None and model is None:
+            raise ValueError("Predictor needs labels when the model is loaded lazily")
+        self._model = model.eval() if model is not None else None
+        self._model_loader = model_loader
+        self._model_lock = threading.Lock()
         self.preprocess = Preprocessor(image_processor)
         self.source = source
+        self.labels = list(labels) if labels is not None else [
+            model.config.id2label[i] for i in range(model.config.num_labels)
+        ]
         self.backend = backend or EagerBackend(self.model)
         self.unsure_below = settings.unsure_threshold() if unsure_below is None else unsure_below
-        self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+
+    @property
+    def model(self):
+        """The PyTorch (transformers) classifier, loaded on first use when the predictor was built without it."""
+        with self._model_lock:
+            if self._model is None:
+                self._model = self._model_loader().eval()
+                logger.info("loaded the PyTorch model of %s", self.source)
+            return self._model
 
     @classmethod
     def load(
@@ -91,23 +79,30 @@ class Predictor:
         threads: int | None = None,
         unsure_below: float | None = None,
         backend: str | None = None,
+        preload_model: bool = False,
     ) -> "Predictor":
         """Load from a Hub repo id or a local directory (default: ``$MODEL_ID``).
 
         ``backend`` (default ``$PREDICTOR_BACKEND``, else ``"auto"``) picks the inference engine:
         ``"auto"`` runs ``onnx/model_quantized.onnx`` (int8, onnxruntime) when the model has one and
         PyTorch otherwise; ``"eager"`` always PyTorch; ``"onnx"`` int8 if present, else
-        ``onnx/model.onnx``; ``"onnx-int8"`` / ``"onnx-fp32"`` exactly that file. The PyTorch model
-        stays loaded as ``.model`` either way (explanations need its gradients).
+        ``onnx/model.onnx``; ``"onnx-int8"`` / ``"onnx-fp32"`` exactly that file. With an ONNX
+        backend neither torch nor transformers is imported until ``.model`` is first used
+        (explanations need its gradients), unless ``preload_model`` loads it now.
         """
         source = str(model_id or settings.model_id())
         token = token or settings.hf_token()
-        torch.set_num_threads(threads or settings.threads())
-        model, processor = load_model_and_processor(source, token)
-        chosen = select_backend(source, model, backend or settings.predictor_backend(),
-                                threads=threads or settings.ort_threads(), token=token)
-        logger.info("loaded model %s (backend %s)", source, chosen.name)
-        return cls(model, processor, source=source, backend=chosen, unsure_below=unsure_below)
+        labels = read_labels(source, token)
+        processor = read_image_processor(source, token)
+        chosen = select_onnx_backend(source, backend or settings.predictor_backend(),
+                                     threads=threads or settings.ort_threads(), token=token)
+        loader = functools.partial(load_model, source, token, threads or settings.threads())
+        predictor = cls(None, processor, source=source, backend=chosen, labels=labels,
+                        model_loader=loader, unsure_below=unsure_below)
+        if preload_model:
+            predictor.model  # noqa: B018  (the property loads and keeps it)
+        logger.info("loaded model %s (backend %s)", source, predictor.backend.name)
+        return predictor
 
     def verdict_from_probabilities(self, probabilities: np.ndarray) -> Verdict:
         """Build a ``Verdict`` from one row of class probabilities."""

@@ -16,6 +16,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from cleanmessy.model_files import ProcessorConfig
+
 DEFAULT_REDUCING_GAP = 3.0
 """Pillow ``reducing_gap``: images over 3× the target size are first box-reduced by an integer factor."""
 
@@ -27,6 +29,9 @@ def _size(value) -> dict:
 class Preprocessor:
     """Applies the image processor saved beside the model and returns NCHW float32.
 
+    ``image_processor`` is a transformers image processor, or a
+    :class:`cleanmessy.model_files.ProcessorConfig` (its settings read as JSON), which
+    builds the transformers processor only if an image needs the slow path.
     ``size_hint`` is the smallest side the decoder may shrink a JPEG to before resizing
     (see :func:`cleanmessy.images.load_image`); ``None`` when the processor's resize is not
     a plain shortest-edge or fixed-size resize.
@@ -119,5 +124,8 @@ class Preprocessor:
         return np.ascontiguousarray(batch)
 
     def _slow(self, images: list[Image.Image]) -> np.ndarray:
-        batch = self.image_processor(images=images, return_tensors="np")
+        processor = self.image_processor
+        if isinstance(processor, ProcessorConfig):
+            processor = processor.load()
+        batch = processor(images=images, return_tensors="np")
         return np.ascontiguousarray(batch["pixel_values"], dtype=np.float32)

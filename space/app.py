@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config = parse_args(argv)
     model_id = settings.model_id()
-    predictor = Predictor.load(model_id)
+    predictor = Predictor.load(model_id, preload_model=True)  # every check draws a heatmap: load PyTorch now
     service = SpaceService(predictor, max_batch=config.max_batch, feedback_dir=settings.feedback_dir())
     examples = find_examples(model_id, folder=config.examples_dir, dataset=config.examples_dataset,
                              per_label=config.examples_per_label)

@@ -343,7 +343,7 @@ def export_model(
     >>> report.parity.int8_agreement
     1.0
     """
-    from cleanmessy.predictor import load_model_and_processor
+    from cleanmessy.model_files import load_model_and_processor
 
     started = time.perf_counter()
     model_dir = Path(model_dir)
