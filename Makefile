@@ -8,6 +8,8 @@ STAMP       := $(VENV)/.installed
 MODEL_DIR   ?= models/clean-or-messy
 DATA        ?= $(if $(wildcard data/rooms),data/rooms,../shared/data/rooms)
 EPOCHS      ?= 5
+RESOLUTION  ?=
+TRAIN_ARGS   = $(strip --data $(DATA) --output $(MODEL_DIR) --epochs $(EPOCHS) $(if $(RESOLUTION),--resolution $(RESOLUTION)))
 HOST        ?= 127.0.0.1
 PORT        ?= 7860
 
@@ -37,10 +39,10 @@ browser:  ## Debian's Chromium and chromedriver (never downloaded at run time)
 	fi
 
 $(MODEL_DIR)/config.json: | $(STAMP)
-	$(PY) -m training --data $(DATA) --output $(MODEL_DIR) --epochs $(EPOCHS)
+	$(PY) -m training $(TRAIN_ARGS)
 
-train: $(STAMP)  ## fine-tune on DATA (default: data/rooms or ../shared/data/rooms) into MODEL_DIR
-	$(PY) -m training --data $(DATA) --output $(MODEL_DIR) --epochs $(EPOCHS)
+train: $(STAMP)  ## fine-tune on DATA (default: data/rooms or ../shared/data/rooms) into MODEL_DIR [RESOLUTION=px]
+	$(PY) -m training $(TRAIN_ARGS)
 
 demo: setup $(MODEL_DIR)/config.json  ## train once if needed, then serve the Space on http://127.0.0.1:7860
 	MODEL_ID=$(MODEL_DIR) EXAMPLES_DIR=$(DATA)/validation $(PY) space/app.py --host $(HOST) --port $(PORT)

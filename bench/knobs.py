@@ -20,7 +20,6 @@ exported and quantized the same way. ``bench/serving.py`` measures whole predict
 from __future__ import annotations
 
 import argparse
-import copy
 import importlib.util
 import io
 import os
@@ -51,15 +50,6 @@ class Variant:
     resolution: int
     processor: object
     scores: dict = field(default_factory=dict)
-
-
-def processor_at(processor, resolution: int):
-    """A copy of ``processor`` that crops ``resolution`` px, resizing in the same proportion as before."""
-    scaled = copy.deepcopy(processor)
-    ratio = processor.size["shortest_edge"] / processor.crop_size["height"]
-    scaled.size = {"shortest_edge": round(resolution * ratio)}
-    scaled.crop_size = {"height": resolution, "width": resolution}
-    return scaled
 
 
 def session(path: Path, threads: int, level: str = "all", spinning: bool = True):
@@ -132,9 +122,10 @@ def build_variants(model_dir: Path, work: Path, calibration: list[Image.Image]) 
     """The main model at its own resolution with every int8 scheme, then at lower resolutions as it is."""
     from onnxruntime.quantization import QuantType
 
-    from cleanmessy.predictor import load_model_and_processor
+    from cleanmessy.model_files import load_model_and_processor
     from cleanmessy.preprocess import Preprocessor
     from training.export import export_fp32, quantize
+    from training.resolution import processor_at
 
     model, processor = load_model_and_processor(str(model_dir))
     native = int(processor.crop_size["height"])
@@ -177,7 +168,7 @@ def build_variants(model_dir: Path, work: Path, calibration: list[Image.Image]) 
 
 def build_retrained(model_dirs: list[Path], work: Path) -> list[Variant]:
     """Models fine-tuned at their own resolution, exported and quantized like the shipped one."""
-    from cleanmessy.predictor import load_model_and_processor
+    from cleanmessy.model_files import load_model_and_processor
     from training.export import export_fp32, quantize
 
     variants = []
@@ -352,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
 
-    from cleanmessy.predictor import load_model_and_processor
+    from cleanmessy.model_files import load_model_and_processor
     from cleanmessy.preprocess import Preprocessor
 
     images, labels, is_validation = load_folder(args.data)

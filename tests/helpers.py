@@ -81,3 +81,17 @@ def save_tiny_model(directory: Path, seed: int = 0) -> Path:
     model.save_pretrained(directory)
     tiny_image_processor().save_pretrained(directory)
     return directory
+
+
+def save_tiny_vit(directory: Path, seed: int = 0) -> Path:
+    """Save a random tiny google/vit-style classifier (position table sized by ``image_size``, fixed 32 px resize)."""
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessorPil
+
+    torch.manual_seed(seed)
+    config = ViTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                       patch_size=8, image_size=32, num_labels=2, id2label=dict(ID2LABEL), label2id=dict(LABEL2ID))
+    ViTForImageClassification(config).save_pretrained(directory)
+    ViTImageProcessorPil(size={"height": 32, "width": 32}, image_mean=[0.5] * 3, image_std=[0.5] * 3
+                         ).save_pretrained(directory)
+    return directory

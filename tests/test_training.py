@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import yaml
 
-from tests.helpers import ROOT_DIR, write_image_folder
+from tests.helpers import ROOT_DIR, make_room_image, save_tiny_vit, write_image_folder
 from training.cli import main
 from training.metrics import classification_metrics
 
@@ -130,6 +131,7 @@ def test_evaluate_cli_recomputes_the_artefacts(trained, image_folder, capsys):
         (["--data", "x", "--epochs", "0"], "must be greater than 0"),
         (["--data", "x", "--lr", "fast"], "expected a number"),
         (["--data", "x", "--batch-size", "-1"], "must be greater than 0"),
+        (["--data", "x", "--resolution", "0"], "must be greater than 0"),
     ],
 )
 def test_argument_errors_exit_2_with_a_message(argv, message, capsys):
@@ -178,3 +180,97 @@ def test_too_few_images_to_hold_out_is_a_clear_error(tmp_path):
     flat = write_image_folder(tmp_path / "flat", per_class=1, splits=("",))
     with pytest.raises(ImageFolderError, match="too few images"):
         load_image_folder(flat)
+
+
+# ---------------------------------------------------------------- --resolution
+
+
+@pytest.fixture(scope="module")
+def trained_at_24(image_folder, tmp_path_factory) -> Path:
+    """The tiny Dinov2 (8 px patches, 32 px crop), taught to separate generated rooms, fine-tuned at 24 px.
+
+    ONNX export is on, as by default: training returns 0 only if the export passed its parity gate.
+    """
+    from tests.onnx_helpers import save_trained_tiny_model
+
+    base = save_trained_tiny_model(tmp_path_factory.mktemp("separating-base"))
+    output = tmp_path_factory.mktemp("trained-24")
+    assert main(["--data", str(image_folder), "--base", str(base), "--output", str(output),
+                 "--epochs", "1", "--batch-size", "4", "--resolution", "24"]) == 0
+    return output
+
+
+def classify(model_dir: Path) -> list[str]:
+    """Labels stock ``pipeline()`` gives a generated room, from ``model_dir`` as saved."""
+    from transformers import pipeline
+
+    return sorted(result["label"] for result in pipeline("image-classification", model=str(model_dir))(
+        make_room_image(messy=True)))
+
+
+def test_resolution_sets_the_saved_image_processor(trained_at_24):
+    saved = json.loads((trained_at_24 / "preprocessor_config.json").read_text())
+    assert saved["crop_size"] == {"height": 24, "width": 24}
+    assert saved["size"] == {"shortest_edge": 27}  # round(24 * 36 / 32): resized in the same proportion as before
+    assert json.loads((trained_at_24 / "config.json").read_text())["image_size"] == 32  # Dinov2 interpolates
+
+
+def test_resolution_export_has_that_input_size_and_passed_parity(trained_at_24):
+    report = json.loads((trained_at_24 / "eval" / "export.json").read_text())
+    assert report["input_size"] == [24, 24]
+    assert report["parity"]["int8_agreement"] >= 0.95 and report["parity"]["fp32_max_prob_diff"] < 1e-4
+    for name in ("model.onnx", "model_quantized.onnx"):
+        graph = onnx.load(str(trained_at_24 / "onnx" / name)).graph
+        assert [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim[1:]] == [3, 24, 24]
+
+
+def test_card_states_the_input_resolution(trained_at_24, trained):
+    assert "| resolution | 24 × 24 px (3 × 3 patches of 8 px) |" in (trained_at_24 / "README.md").read_text()
+    assert "| resolution | 32 × 32 px (4 × 4 patches of 8 px) |" in (trained / "README.md").read_text()
+
+
+def test_stock_pipeline_classifies_at_the_new_resolution(trained_at_24):
+    assert classify(trained_at_24) == ["clean", "messy"]
+
+
+def test_vit_base_is_saved_with_resized_position_embeddings(image_folder, tmp_path):
+    output = tmp_path / "out"
+    assert train(image_folder, save_tiny_vit(tmp_path / "vit"), output, "--epochs", "1", "--resolution", "16") == 0
+    assert json.loads((output / "config.json").read_text())["image_size"] == 16
+    assert json.loads((output / "preprocessor_config.json").read_text())["size"] == {"height": 16, "width": 16}
+    assert classify(output) == ["clean", "messy"]
+
+
+def test_vit_positions_are_resized_as_vit_interpolates_them(tmp_path):
+    import copy
+
+    import torch
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    from training.resolution import at_resolution
+
+    base = save_tiny_vit(tmp_path)
+    model = AutoModelForImageClassification.from_pretrained(base).eval()
+    reference = copy.deepcopy(model)
+    model, processor = at_resolution(model, AutoImageProcessor.from_pretrained(base), 16)
+    pixels = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        expected = reference(pixel_values=pixels, interpolate_pos_encoding=True).logits
+        assert torch.allclose(model(pixel_values=pixels).logits, expected, atol=1e-6)
+    assert model.vit.embeddings.position_embeddings.shape[1] == (16 // 8) ** 2 + 1
+
+
+def test_resolution_off_the_patch_grid_fails_before_reading_data(tiny_model_dir, tmp_path, capsys):
+    assert train(tmp_path / "no-such-data", tiny_model_dir, tmp_path / "out", "--resolution", "30") == 2
+    err = capsys.readouterr().err
+    assert "--resolution 30 is not a multiple of the base model's patch size 8: try 24 or 32" in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_resolution_is_refused_for_models_it_cannot_resize():
+    from transformers import ConvNextConfig
+
+    from training.resolution import ResolutionError, check_resolution
+
+    with pytest.raises(ResolutionError, match="supports Dinov2 and ViT base models, not 'convnext'"):
+        check_resolution(ConvNextConfig(), 224)

@@ -22,6 +22,7 @@ from cleanmessy.labels import ID2LABEL, LABEL2ID
 from cleanmessy.preprocess import Preprocessor
 from training.augment import augment
 from training.data import encoded
+from training.resolution import at_resolution
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +37,15 @@ class Hyperparameters:
     weight_decay: float = 0.05
     warmup_ratio: float = 0.1
     seed: int = 0
+    resolution: int | None = None  # input side in px; None keeps the base image processor's (224 px today)
 
 
-def load_base(base: str):
-    """``(model, image_processor)`` from a Hub id or local dir, with a fresh clean/messy head if needed."""
+def load_base(base: str, resolution: int | None = None):
+    """``(model, image_processor)`` from a Hub id or local dir, with a fresh clean/messy head if needed.
+
+    With ``resolution``, both are set up for ``resolution`` × ``resolution`` px inputs
+    (see :func:`training.resolution.at_resolution`).
+    """
     model = AutoModelForImageClassification.from_pretrained(
         base,
         num_labels=len(ID2LABEL),
@@ -48,7 +54,9 @@ def load_base(base: str):
         ignore_mismatched_sizes=True,
     )
     processor = AutoImageProcessor.from_pretrained(base)
-    return model, processor
+    if resolution is None:
+        return model, processor
+    return at_resolution(model, processor, resolution)
 
 
 def make_transform(preprocess: Preprocessor, train: bool):
@@ -85,7 +93,7 @@ def finetune(
     Nothing is written to ``output_dir`` but scratch files under ``output_dir/checkpoints``.
     """
     set_seed(params.seed)
-    model, processor = load_base(base)
+    model, processor = load_base(base, params.resolution)
     preprocess = Preprocessor(processor)
     train = splits["train"].with_transform(make_transform(preprocess, train=True))
     validation = splits["validation"].with_transform(make_transform(preprocess, train=False))
