@@ -138,7 +138,7 @@ def decode(
             image.draft("RGB", (size_hint, size_hint))
         image.seek(0)
         image.load()
-        image = ImageOps.exif_transpose(image) or image
+        ImageOps.exif_transpose(image, in_place=True)  # a copy otherwise, even when upright
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise CorruptImageError("the image is damaged or truncated: please send it again") from error
     return to_rgb(image)
