@@ -18,7 +18,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export SE_OFFLINE := true
 
-.PHONY: help setup browser demo train test bench bench-knobs clean
+.PHONY: help setup browser demo train test bench bench-knobs bench-resolution clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -59,6 +59,9 @@ bench: setup $(MODEL_DIR)/config.json  ## every benchmark on this machine, writt
 
 bench-knobs: setup $(MODEL_DIR)/config.json  ## the speed knobs tried (int8 schemes, resolution, ORT options, decode)
 	$(PY) -m bench.knobs --model $(MODEL_DIR) --data $(DATA)
+
+bench-resolution: setup  ## accuracy at 224/168/154/140 px, 4-fold cross-validated on every photo (~30 min)
+	$(PY) -m bench.resolution_cv --data $(DATA)
 
 clean:  ## remove caches and test artefacts (keeps .venv and models)
 	rm -rf .pytest_cache artifacts .cache

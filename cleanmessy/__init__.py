@@ -2,7 +2,8 @@
 
 The Space (``space/``), the bot (``bot/``) and training all import this package;
 nothing here imports them. ``Predictor`` is imported lazily so that light users
-(the scraper's image checks) do not pay for importing torch.
+(the scraper's image checks) import only Pillow. The predictor itself imports torch and
+transformers only when it needs the PyTorch model (see ``cleanmessy.model_files``).
 """
 
 from cleanmessy.errors import CleanMessyError, ImageError, ModelLoadError
