@@ -84,6 +84,15 @@ def test_default_base_online(monkeypatch: pytest.MonkeyPatch, value: str | None)
     assert pb.default_base() == "google/vit-base-patch16-224-in21k"
 
 
+def test_only_the_packaged_base_defaults_to_its_cross_validated_resolution(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert pb.default_resolution(None) == pb.default_resolution(pb.PACKAGED_BASE) == 154
+    assert 154 % 14 == 0  # on the ViT-S/14 patch grid
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    assert pb.default_resolution(None) is None  # google/vit-base-patch16-224-in21k keeps its own 224
+    assert pb.default_resolution(str(tmp_path)) is None
+
+
 def test_resolve_packaged_base(cache: Path, built: Path, monkeypatch, caplog) -> None:
     monkeypatch.setenv("CLEANMESSY_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

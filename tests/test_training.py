@@ -274,3 +274,13 @@ def test_resolution_is_refused_for_models_it_cannot_resize():
 
     with pytest.raises(ResolutionError, match="supports Dinov2 and ViT base models, not 'convnext'"):
         check_resolution(ConvNextConfig(), 224)
+
+
+def test_retraining_into_a_model_dir_drops_its_stale_onnx_export(trained_at_24, image_folder, tiny_model_dir, tmp_path):
+    import shutil
+
+    output = shutil.copytree(trained_at_24, tmp_path / "model")
+    assert (output / "onnx" / "model_quantized.onnx").is_file()  # a 24 px export of other weights
+    assert train(image_folder, tiny_model_dir, output) == 0  # 32 px now, export off: evaluation must not use it
+    assert not (output / "onnx").exists()
+    assert json.loads((output / "eval" / "metrics.json").read_text())["num_examples"] == 12

@@ -56,8 +56,11 @@ def write_eval(
 
 
 def evaluate_model(model_dir: Path, validation: Dataset, log_history: list[dict] | None = None) -> dict:
-    """Evaluate the model saved in ``model_dir`` on ``validation``; write and return the metrics."""
-    predictor = Predictor.load(model_dir)
+    """Evaluate the PyTorch model saved in ``model_dir`` on ``validation``; write and return the metrics.
+
+    Always the eager backend: these are the model's own numbers (the ONNX export checks its parity with them).
+    """
+    predictor = Predictor.load(model_dir, backend="eager")
     probabilities = predict_split(predictor, validation)
     return write_eval(model_dir / "eval", list(validation["label"]), probabilities, predictor.labels, log_history)
 
