@@ -11,11 +11,15 @@ import numpy as np
 
 
 def interleaved(calls: dict[str, Callable[[], object]], rounds: int, per_round: int,
-                warmup: int = 3) -> dict[str, list[float]]:
+                warmup: int = 3, settle: int = 1) -> dict[str, list[float]]:
     """Seconds per call for each of ``calls``, measured in alternating rounds.
 
     Alternating (a few calls of each, then again) spreads background load evenly over the
     variants, so their ratios stay fair on a shared machine even when absolute times drift.
+    Each block first makes ``settle`` untimed calls: the engine that ran just before leaves its
+    worker threads spin-waiting for a few milliseconds (onnxruntime, OpenMP), which steals the
+    cores from the next engine's first call (measured: int8 right after fp32 ONNX, 27 ms instead
+    of 16 ms). A server runs one engine, so that penalty is the benchmark's, not the engine's.
     """
     for call in calls.values():
         for _ in range(warmup):
@@ -23,6 +27,8 @@ def interleaved(calls: dict[str, Callable[[], object]], rounds: int, per_round: 
     times: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(rounds):
         for name, call in calls.items():
+            for _ in range(settle):
+                call()
             for _ in range(per_round):
                 started = time.perf_counter()
                 call()
