@@ -26,8 +26,7 @@ import time
 from pathlib import Path
 
 from bench.report import write_section
-
-LABELS = ("clean", "messy")
+from cleanmessy.labels import LABELS
 
 
 def photos(data: Path) -> dict[str, list[Path]]:

@@ -72,6 +72,10 @@ def _read_json(path: Path, source: str) -> dict[str, Any]:
         raise ModelLoadError(f"{path.name} of {source!r} is not valid JSON: {error}") from error
 
 
+def _no_config(source: str) -> str:
+    return f"{source} has no config.json: it is not a saved model directory"
+
+
 def check_labels(id2label: dict, source: str) -> list[str]:
     """The label names in id order, or ``ModelLoadError`` unless they are exactly clean/messy."""
     labels = {int(i): str(name).lower() for i, name in (id2label or {}).items()}
@@ -82,8 +86,7 @@ def check_labels(id2label: dict, source: str) -> list[str]:
 
 def read_labels(source: str, token: str | None = None) -> list[str]:
     """The model's labels read from its ``config.json``, checked to be clean/messy."""
-    path = _required_file(source, CONFIG_FILE, token,
-                          f"{source} has no config.json: it is not a saved model directory")
+    path = _required_file(source, CONFIG_FILE, token, _no_config(source))
     return check_labels(_read_json(path, source).get("id2label"), source)
 
 
@@ -162,7 +165,7 @@ def load_model(source: str, token: str | None = None, threads: int | None = None
 
     local = Path(source)
     if local.exists() and not (local / CONFIG_FILE).is_file():
-        raise ModelLoadError(f"{source} has no config.json: it is not a saved model directory")
+        raise ModelLoadError(_no_config(source))
     if threads:
         torch.set_num_threads(threads)
     try:
