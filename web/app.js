@@ -1,0 +1,304 @@
+// Clean or Messy in the browser: transformers.js runs the model repo's int8 ONNX graph on this device.
+//
+// Everything comes from this page's own origin (the library, the onnxruntime-web WASM files and, when
+// served by the Gradio app, the model); settings.json beside this file says where the model is and the
+// "hard to say" threshold. Contract for tests and automation: the file input is input#photo, and once a
+// photo is classified #result carries data-json with the same JSON as the Space's /predict:
+// {label, confidence, scores, unsure, not_a_room}.
+
+import { env, AutoModel, AutoImageProcessor, RawImage } from "./vendor/transformers.min.js";
+
+const ORT_FILES = { mjs: "vendor/ort-wasm-simd-threaded.mjs", wasm: "vendor/ort-wasm-simd-threaded.wasm" };
+const MIN_SIDE = 32;
+
+const $ = (id) => document.getElementById(id);
+
+/** A problem with the user's photo: its message is shown as it is. */
+class PhotoError extends Error {}
+
+// ------------------------------------------------------------------ settings and model
+
+async function loadSettings() {
+  const response = await fetch("settings.json", { cache: "no-cache" });
+  if (!response.ok) throw new Error(`settings.json: HTTP ${response.status}`);
+  return response.json();
+}
+
+function configureTransformers(settings) {
+  const here = new URL(".", location.href);
+  // transformers.js caches the WASM binary by URL, forever: the version in the query keeps an upgrade
+  // of the library from running new glue code against an old binary.
+  const version = `?v=${encodeURIComponent(env.backends.onnx.versions?.web ?? env.version)}`;
+  env.backends.onnx.wasm.wasmPaths = {
+    mjs: new URL(ORT_FILES.mjs + version, here).href,
+    wasm: new URL(ORT_FILES.wasm + version, here).href,
+  };
+  const threads = new URLSearchParams(location.search).get("threads");
+  if (threads) env.backends.onnx.wasm.numThreads = Number(threads);
+  if (settings.local) {
+    // The Gradio app serves the model files itself: never ask anyone else.
+    env.allowLocalModels = true;
+    env.allowRemoteModels = false;
+    env.localModelPath = new URL(settings.local_model_path || "model/", here).pathname;
+  } else {
+    // The static Space reads the model repo from the Hub; the browser cache keeps it for offline use.
+    env.allowLocalModels = false;
+    env.allowRemoteModels = true;
+    if (settings.remote_host) env.remoteHost = settings.remote_host;
+  }
+}
+
+async function loadModel(settings) {
+  const options = { revision: settings.revision || "main" };
+  const [processor, model] = await Promise.all([
+    AutoImageProcessor.from_pretrained(settings.model, options),
+    AutoModel.from_pretrained(settings.model, { ...options, dtype: "q8", device: "wasm" }),
+  ]);
+  const id2label = model.config.id2label;
+  const labels = Object.keys(id2label).sort((a, b) => a - b).map((i) => String(id2label[i]).toLowerCase());
+  const gate = model.config.not_a_room_threshold;
+  return { processor, model, labels, notARoomThreshold: typeof gate === "number" ? gate : null };
+}
+
+// ------------------------------------------------------------------ the photo
+
+function megapixels(pixels) {
+  return pixels >= 1e6 ? `${(pixels / 1e6).toFixed(0)} MP` : `${(pixels / 1e6).toFixed(1)} MP`;
+}
+
+function megabytes(bytes) {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/** Check the file like the Python core does (bytes, then pixels from the header), then decode it. */
+async function readPhoto(blob, settings) {
+  if (blob.size === 0) throw new PhotoError("the file is empty (0 bytes)");
+  if (blob.size > settings.max_image_bytes) {
+    throw new PhotoError(`file too large: ${megabytes(blob.size)}, limit ${megabytes(settings.max_image_bytes)}`);
+  }
+  const url = URL.createObjectURL(blob);
+  try {
+    const element = new Image();
+    element.src = url;
+    // The size is known from the header; decoding the pixels is left for after the checks.
+    await new Promise((resolve, reject) => {
+      element.onload = resolve;
+      element.onerror = () => reject(new PhotoError(
+        "this file is not an image (JPEG, PNG, WebP, GIF, BMP or TIFF expected)"));
+    });
+    const width = element.naturalWidth, height = element.naturalHeight;
+    if (width * height > settings.max_image_pixels) {
+      throw new PhotoError(`image too large: ${megapixels(width * height)}, limit ${megapixels(settings.max_image_pixels)}`);
+    }
+    if (Math.min(width, height) < MIN_SIDE) {
+      throw new PhotoError(`image too small: ${width}×${height} px, need at least ${MIN_SIDE}×${MIN_SIDE}`);
+    }
+    try {
+      return { image: await RawImage.fromBlob(blob), url };
+    } catch {
+      throw new PhotoError("the image is damaged or truncated: please send it again");
+    }
+  } catch (error) {
+    URL.revokeObjectURL(url);
+    throw error;
+  }
+}
+
+function softmax(logits) {
+  const top = Math.max(...logits);
+  const exps = logits.map((x) => Math.exp(x - top));
+  const total = exps.reduce((a, b) => a + b, 0);
+  return exps.map((x) => x / total);
+}
+
+const round4 = (x) => Math.round(x * 1e4) / 1e4;
+
+/** The same dict as the Space's /predict: {label, confidence, scores, unsure, not_a_room}. */
+async function classify(state, image) {
+  const { pixel_values } = await state.processor(image);
+  const outputs = await state.model({ pixel_values });
+  const probabilities = softmax(Array.from(outputs.logits.data, Number));
+  const best = probabilities.indexOf(Math.max(...probabilities));
+  const notARoomScore = outputs.not_a_room ? Number(outputs.not_a_room.data[0]) : null;
+  return {
+    label: state.labels[best],
+    confidence: round4(probabilities[best]),
+    scores: Object.fromEntries(state.labels.map((label, i) => [label, round4(probabilities[i])])),
+    unsure: probabilities[best] < state.settings.unsure_threshold,
+    not_a_room: notARoomScore !== null && state.notARoomThreshold !== null && notARoomScore >= state.notARoomThreshold,
+  };
+}
+
+// ------------------------------------------------------------------ showing the answer
+
+function headline(result) {
+  const percent = Math.round(result.confidence * 100);
+  if (result.not_a_room) return "🤔 That doesn't look like a room";
+  if (result.unsure) return `🤷 Hard to say (leaning ${result.label}, ${percent}%)`;
+  const name = result.label.charAt(0).toUpperCase() + result.label.slice(1);
+  return `${result.label === "messy" ? "🧹" : "✨"} ${name}, ${percent}% sure`;
+}
+
+function explanation(result, threshold) {
+  if (result.not_a_room) return "Send a photo of a room and it will tell you whether it is clean or messy.";
+  if (result.unsure) return `The model is less than ${Math.round(threshold * 100)}% sure either way, so it won't settle this one.`;
+  return "";
+}
+
+function showResult(result, previewUrl, threshold) {
+  const box = $("result");
+  const old = $("preview").src;
+  $("preview").src = previewUrl;
+  if (old.startsWith("blob:")) URL.revokeObjectURL(old);
+  $("verdict").textContent = headline(result);
+  $("explain").textContent = explanation(result, threshold);
+  const messy = result.scores.messy ?? 0, clean = result.scores.clean ?? 0;
+  $("needle").style.left = `${messy * 100}%`;
+  $("meter").setAttribute("aria-valuenow", String(Math.round(messy * 100)));
+  $("meter").classList.toggle("muted", result.not_a_room);
+  $("score-clean").textContent = `clean ${Math.round(clean * 100)}%`;
+  $("score-messy").textContent = `messy ${Math.round(messy * 100)}%`;
+  box.dataset.json = JSON.stringify(result);
+  box.hidden = false;
+}
+
+/** Shade the "hard to say" band on the meter: messy probability between 1 - threshold and threshold. */
+function drawBand(threshold) {
+  $("band").style.left = `${(1 - threshold) * 100}%`;
+  $("band").style.width = `${(2 * threshold - 1) * 100}%`;
+}
+
+function showMessage(text) {
+  $("message").textContent = text;
+  $("message").hidden = !text;
+}
+
+function setStatus(text) {
+  $("status").textContent = text;
+}
+
+// ------------------------------------------------------------------ input: file, drop, camera
+
+async function handlePhoto(state, blob) {
+  if (!state.model) {
+    showMessage("The model is still loading: try again in a moment.");
+    return;
+  }
+  showMessage("");
+  setStatus("Looking…");
+  delete $("result").dataset.json;
+  let url;
+  try {
+    const photo = await readPhoto(blob, state.settings);
+    url = photo.url;
+    const result = await classify(state, photo.image);
+    showResult(result, url, state.settings.unsure_threshold);
+    setStatus("Done. Try another photo.");
+  } catch (error) {
+    if (url) URL.revokeObjectURL(url);
+    $("result").hidden = true;
+    const reason = error instanceof PhotoError ? error.message : "something went wrong while checking it";
+    showMessage(`Can't check this photo: ${reason}.`);
+    setStatus("Ready: choose a photo.");
+    if (!(error instanceof PhotoError)) console.error(error);
+  }
+}
+
+function wireFileInputs(state) {
+  const input = $("photo"), drop = $("drop");
+  input.addEventListener("change", () => {
+    if (input.files.length) handlePhoto(state, input.files[0]);
+    input.value = "";
+  });
+  for (const name of ["dragenter", "dragover"]) {
+    drop.addEventListener(name, (event) => { event.preventDefault(); drop.classList.add("over"); });
+  }
+  for (const name of ["dragleave", "drop"]) {
+    drop.addEventListener(name, () => drop.classList.remove("over"));
+  }
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    const file = event.dataTransfer?.files?.[0];
+    if (file) handlePhoto(state, file);
+  });
+}
+
+function wireCamera(state) {
+  const video = $("camera-view");
+  let stream = null;
+  let facing = "environment";  // the back camera first: rooms are in front of you, not behind
+
+  const stop = () => {
+    stream?.getTracks().forEach((track) => track.stop());
+    stream = null;
+    $("camera").hidden = true;
+  };
+  const start = async () => {
+    stop();
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: facing }, audio: false });
+    } catch (error) {
+      showMessage(`The camera is not available: ${error.message || error.name}. Choose a photo instead.`);
+      return;
+    }
+    video.srcObject = stream;
+    $("camera").hidden = false;
+    await video.play().catch(() => {});
+  };
+
+  if (!navigator.mediaDevices?.getUserMedia) {
+    $("camera-open").hidden = true;
+    return;
+  }
+  $("camera-open").addEventListener("click", start);
+  $("camera-close").addEventListener("click", stop);
+  $("camera-switch").addEventListener("click", () => {
+    facing = facing === "environment" ? "user" : "environment";
+    start();
+  });
+  $("camera-snap").addEventListener("click", () => {
+    if (!video.videoWidth) return;
+    const canvas = document.createElement("canvas");
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+    canvas.getContext("2d").drawImage(video, 0, 0);
+    stop();
+    canvas.toBlob((blob) => blob && handlePhoto(state, blob), "image/jpeg", 0.92);
+  });
+}
+
+// ------------------------------------------------------------------ start
+
+async function registerServiceWorker() {
+  if (!("serviceWorker" in navigator)) return;
+  try {
+    await navigator.serviceWorker.register("sw.js");
+  } catch (error) {
+    console.warn("no offline support:", error);
+  }
+}
+
+async function main() {
+  registerServiceWorker();
+  const state = {};
+  wireFileInputs(state);
+  wireCamera(state);
+  $("photo").disabled = true;
+  try {
+    state.settings = await loadSettings();
+    if (state.settings.server_app) $("server-link").hidden = false;
+    drawBand(state.settings.unsure_threshold);
+    configureTransformers(state.settings);
+    Object.assign(state, await loadModel(state.settings));
+  } catch (error) {
+    console.error(error);
+    setStatus("The model could not be loaded. Check your connection and reload the page.");
+    document.body.dataset.ready = "error";
+    return;
+  }
+  $("photo").disabled = false;
+  setStatus("Ready: choose a photo, drop one here, or use the camera.");
+  document.body.dataset.ready = "true";
+}
+
+main();
