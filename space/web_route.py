@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 WEB_DIR = ROOT / "web"
 PATH = "/web"
-PAGE_FILES = ("index.html", "app.js", "style.css", "sw.js")
+PAGE_FILES = ("index.html", "app.js", "resize.js", "style.css", "sw.js")
 MODEL_FILES = (CONFIG_FILE, PROCESSOR_FILE, "onnx/model_quantized.onnx")
 VENDOR_FILES = {
     "transformers.min.js": ("@huggingface/transformers", "dist/transformers.min.js"),

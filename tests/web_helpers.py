@@ -102,8 +102,12 @@ def running_web_space(model_dir: Path, feedback_dir: Path, *, isolated: bool = T
 
 
 @contextmanager
-def chromium(window_size: str = "1280,1100") -> Iterator:
-    """Debian Chromium with the project's flags (loopback only) and the CDP performance log on."""
+def chromium(window_size: str = "1280,1100", net_log: Path | None = None) -> Iterator:
+    """Debian Chromium with the project's flags (loopback only) and the CDP performance log on.
+
+    ``net_log``: also write Chromium's own NetLog there, socket bytes included (every process:
+    page, workers, service worker), complete once the browser has quit.
+    """
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -115,6 +119,9 @@ def chromium(window_size: str = "1280,1100") -> Iterator:
     options.binary_location = CHROMIUM
     for flag in chromium_arguments(workdir / "profile", window_size=window_size):
         options.add_argument(flag)
+    if net_log is not None:
+        options.add_argument(f"--log-net-log={net_log}")
+        options.add_argument("--net-log-capture-mode=Everything")
     options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
     env = dict(os.environ, HOME=str(workdir / "home"), XDG_CONFIG_HOME=str(workdir / "config"),
                XDG_CACHE_HOME=str(workdir / "cache"))
@@ -154,7 +161,8 @@ def classify_in_page(driver, path: Path, timeout: float = 60) -> dict:
         "return r.dataset.json ? {json: r.dataset.json} : (!m.hidden && m.textContent ? {message: m.textContent} : null);"),
         timeout)
     if "message" in answer:
-        raise PageMessage(answer["message"])
+        errors = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+        raise PageMessage(answer["message"] + "".join(f"\n  console: {error}" for error in errors[-5:]))
     return json.loads(answer["json"])
 
 
@@ -169,3 +177,37 @@ def page_message(driver, path: Path, timeout: float = 60) -> str:
     except PageMessage as message:
         return str(message)
     raise AssertionError(f"{path.name} was classified, expected a message: {result}")
+
+
+def network_requests(driver) -> list[dict]:
+    """``Network.requestWillBeSent`` requests from the CDP performance log since the last call, in order."""
+    requests = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            requests.append(message["params"]["request"])
+    return requests
+
+
+def read_net_log(path: Path) -> dict:
+    """Chromium's NetLog JSON (tolerating the unterminated tail a crash would leave)."""
+    text = path.read_text(encoding="utf-8", errors="replace").rstrip()
+    try:
+        return json.loads(text)
+    except ValueError:
+        return json.loads(text.rstrip(",") + "]}")
+
+
+def net_log_urls_and_sent_bytes(log: dict) -> tuple[set[str], bytes]:
+    """Every URL named in the NetLog, and every byte written to any socket (hex-decoded), concatenated."""
+    urls, sent = set(), bytearray()
+    types = {value: name for name, value in log["constants"]["logEventTypes"].items()}
+    for event in log["events"]:
+        params = event.get("params") or {}
+        if isinstance(params.get("url"), str):
+            urls.add(params["url"])
+        if types.get(event["type"]) in {"SOCKET_BYTES_SENT", "UDP_BYTES_SENT"} and "bytes" in params:
+            import base64
+
+            sent += base64.b64decode(params["bytes"])
+    return urls, bytes(sent)

@@ -7,6 +7,7 @@
 // {label, confidence, scores, unsure, not_a_room}.
 
 import { env, AutoModel, AutoImageProcessor, RawImage } from "./vendor/transformers.min.js";
+import { FILTERS, draftScale, reduce, resize } from "./resize.js";
 
 const ORT_FILES = { mjs: "vendor/ort-wasm-simd-threaded.mjs", wasm: "vendor/ort-wasm-simd-threaded.wasm" };
 const MIN_SIDE = 32;
@@ -57,7 +58,10 @@ async function loadModel(settings) {
   const id2label = model.config.id2label;
   const labels = Object.keys(id2label).sort((a, b) => a - b).map((i) => String(id2label[i]).toLowerCase());
   const gate = model.config.not_a_room_threshold;
-  return { processor, model, labels, notARoomThreshold: typeof gate === "number" ? gate : null };
+  return {
+    processor, normaliser: normaliser(processor), model, labels,
+    notARoomThreshold: typeof gate === "number" ? gate : null,
+  };
 }
 
 // ------------------------------------------------------------------ the photo
@@ -94,7 +98,9 @@ async function readPhoto(blob, settings) {
       throw new PhotoError(`image too small: ${width}×${height} px, need at least ${MIN_SIDE}×${MIN_SIDE}`);
     }
     try {
-      return { image: await RawImage.fromBlob(blob), url };
+      const head = new Uint8Array(await blob.slice(0, 3).arrayBuffer());
+      const jpeg = head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff;
+      return { image: await RawImage.fromBlob(blob), jpeg, url };
     } catch {
       throw new PhotoError("the image is damaged or truncated: please send it again");
     }
@@ -113,9 +119,81 @@ function softmax(logits) {
 
 const round4 = (x) => Math.round(x * 1e4) / 1e4;
 
+/** RGB bytes of a decoded RGBA image, transparent parts on white (as the Python intake does). */
+function toRGB(image) {
+  const { data, width, height } = image;
+  const rgb = new Uint8Array(width * height * 3);
+  for (let i = 0, o = 0; i < data.length; i += 4, o += 3) {
+    const alpha = data[i + 3];
+    for (let c = 0; c < 3; c++) {
+      rgb[o + c] = alpha === 255 ? data[i + c] : Math.round((data[i + c] * alpha + 255 * (255 - alpha)) / 255);
+    }
+  }
+  return { data: rgb, width, height };
+}
+
+/** The output size of the processor's resize, computed as the Python predictor does; null if it is not a plain one. */
+function resizeTarget(size, width, height) {
+  if (size?.shortest_edge && !size.longest_edge) {
+    const target = size.shortest_edge;
+    const long = Math.trunc((target * Math.max(width, height)) / Math.min(width, height));
+    return width <= height ? [target, long] : [long, target];
+  }
+  if (size?.height && size?.width) return [size.width, size.height];
+  return null;
+}
+
+/** Pillow-style centre crop (integer offsets, like the Python predictor), or null if the image is too small. */
+function centreCrop(rgb, cropWidth, cropHeight) {
+  if (cropWidth > rgb.width || cropHeight > rgb.height) return null;
+  const left = Math.floor((rgb.width - cropWidth) / 2), top = Math.floor((rgb.height - cropHeight) / 2);
+  const data = new Uint8Array(cropWidth * cropHeight * 3);
+  for (let y = 0; y < cropHeight; y++) {
+    const from = ((top + y) * rgb.width + left) * 3;
+    data.set(rgb.data.subarray(from, from + cropWidth * 3), y * cropWidth * 3);
+  }
+  return { data, width: cropWidth, height: cropHeight };
+}
+
+/**
+ * The processor's resize and centre crop, done with Pillow's arithmetic (web/resize.js) so the page
+ * matches the Python predictor; the caller then rescales and normalises with the processor itself.
+ * Returns null when the processor does something else (no resize, thumbnails, other filters, an image
+ * smaller than the crop): transformers.js then does every step its own way.
+ */
+function resizeLikePython(processor, image, jpeg) {
+  const plain = processor.do_resize && !processor.do_thumbnail && processor.size_divisibility === undefined
+    && !processor.do_pad && FILTERS[processor.resample] && resizeTarget(processor.size, image.width, image.height);
+  if (!plain) return null;
+  let rgb = toRGB(image.channels === 4 ? image : image.rgba());
+  if (jpeg) {
+    // The Python intake decodes big JPEGs at 1/2, 1/4 or 1/8 scale (Pillow's draft): a block average.
+    const size = processor.size;
+    const hint = size.shortest_edge ?? Math.max(size.height, size.width);
+    const scale = draftScale(rgb.width, rgb.height, hint);
+    if (scale > 1) rgb = reduce(rgb, scale, scale);
+  }
+  const [width, height] = resizeTarget(processor.size, rgb.width, rgb.height);
+  rgb = resize(rgb, width, height, processor.resample);
+  if (processor.do_center_crop) {
+    const crop = Number.isInteger(processor.crop_size)
+      ? { width: processor.crop_size, height: processor.crop_size } : processor.crop_size;
+    rgb = centreCrop(rgb, crop.width, crop.height);
+    if (!rgb) return null;
+  }
+  return new RawImage(rgb.data, rgb.width, rgb.height, 3);
+}
+
+/** A copy of the processor that only rescales and normalises (for images already resized and cropped). */
+function normaliser(processor) {
+  return Object.assign(Object.create(Object.getPrototypeOf(processor)), processor,
+    { do_resize: false, do_center_crop: false, do_thumbnail: false, do_crop_margin: false });
+}
+
 /** The same dict as the Space's /predict: {label, confidence, scores, unsure, not_a_room}. */
-async function classify(state, image) {
-  const { pixel_values } = await state.processor(image);
+async function classify(state, image, jpeg = false) {
+  const prepared = resizeLikePython(state.processor, image, jpeg);
+  const { pixel_values } = prepared ? await state.normaliser._call(prepared) : await state.processor(image);
   const outputs = await state.model({ pixel_values });
   const probabilities = softmax(Array.from(outputs.logits.data, Number));
   const best = probabilities.indexOf(Math.max(...probabilities));
@@ -191,7 +269,7 @@ async function handlePhoto(state, blob) {
   try {
     const photo = await readPhoto(blob, state.settings);
     url = photo.url;
-    const result = await classify(state, photo.image);
+    const result = await classify(state, photo.image, photo.jpeg);
     showResult(result, url, state.settings.unsure_threshold);
     setStatus("Done. Try another photo.");
   } catch (error) {

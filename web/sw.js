@@ -10,6 +10,7 @@ const CACHE = "clean-or-messy-page-v1";
 const SHELL = [
   "./",
   "app.js",
+  "resize.js",
   "style.css",
   "settings.json",
   "vendor/transformers.min.js",
