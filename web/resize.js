@@ -47,6 +47,7 @@ function coefficients(inSize, in0, in1, outSize, filter) {
   const weights = new Int32Array(outSize * ksize);
   const bounds = new Int32Array(outSize * 2);
   const raw = new Float64Array(ksize);
+  const ss = 1 / filterScale;  // Pillow multiplies by the reciprocal: dividing rounds differently
   for (let xx = 0; xx < outSize; xx++) {
     const center = in0 + (xx + 0.5) * scale;
     let xmin = Math.trunc(center - support + 0.5);
@@ -56,7 +57,7 @@ function coefficients(inSize, in0, in1, outSize, filter) {
     xmax -= xmin;
     let total = 0;
     for (let x = 0; x < xmax; x++) {
-      raw[x] = filter.weight((x + xmin - center + 0.5) / filterScale);
+      raw[x] = filter.weight((x + xmin - center + 0.5) * ss);
       total += raw[x];
     }
     for (let x = 0; x < xmax; x++) {
