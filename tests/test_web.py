@@ -25,7 +25,7 @@ from tests.web_helpers import (
     NOT_A_ROOM_THRESHOLD,
     chromium,
     classify_in_page,
-    net_log_urls_and_sent_bytes,
+    net_log_traffic,
     network_requests,
     onnx_not_a_room,
     open_page,
@@ -223,10 +223,22 @@ def test_no_request_leaves_loopback_and_no_photo_bytes_are_sent(space, tmp_path)
     assert all(r["url"].startswith("blob:") and r["method"] == "GET" and not r.get("hasPostData") for r in after), [
         (r["method"], r["url"]) for r in after]
 
-    urls, sent = net_log_urls_and_sent_bytes(read_net_log(net_log))
-    assert urls and sent, "the NetLog recorded no traffic"
-    outside = {u for u in urls if u.split(":", 1)[0] not in LOCAL_SCHEMES and not u.startswith("http://127.0.0.1:")}
-    assert not outside, outside
+    traffic = net_log_traffic(read_net_log(net_log))
+    urls, sent = traffic["urls"], traffic["sent"]
+    assert urls and traffic["tcp"] and sent, "the NetLog recorded no traffic"
+    # every connection and every byte of every process (page, workers, service worker, the browser) was loopback
+    loopback = ("127.0.0.1:", "[::1]:")
+    assert all(address.startswith(loopback) for address in traffic["tcp"] | traffic["sending"]), traffic
+    page_urls = {u for u in urls if u.startswith(url + "/")}
+    assert any(u.endswith("/onnx/model_quantized.onnx") for u in page_urls)
+    # Chromium's own background requests (e.g. its network-time check) appear as URLs but can't resolve:
+    # the resolver rule maps every name but 127.0.0.1 to NOTFOUND, so they never get a socket (asserted above)
+    others = {u.split("?")[0] for u in urls - page_urls if u.split(":", 1)[0] not in LOCAL_SCHEMES}
+    # Chromium's IPv6 reachability probe "connects" a UDP socket to a public address to read the route
+    # and closes it without sending anything: reported, and covered by the byte check above
+    print(f"\nNetLog: {len(page_urls)} page URLs; TCP to {sorted(traffic['tcp'])}; bytes only to "
+          f"{sorted(traffic['sending'])}; silent UDP route probes {sorted(traffic['udp_silent'])}; "
+          f"unresolvable browser URLs {others}")
     for photo in photos:
         data = photo.read_bytes()
         for start in (len(data) // 4, len(data) // 2, 3 * len(data) // 4):

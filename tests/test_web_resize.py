@@ -58,7 +58,7 @@ def test_resize_is_pillow_exact(tmp_path, source, target, resample):
     js = run_js(tmp_path, image, *target, int(resample), "resize")
     python = np.asarray(image.resize(target, resample, reducing_gap=3.0)).astype(int)
     difference = np.abs(js.reshape(python.shape).astype(int) - python)
-    if resample == Image.Resampling.BICUBIC:  # the filter every shipped processor uses: bit for bit
+    if resample == Image.Resampling.BICUBIC:  # the packaged base's filter: bit for bit
         assert difference.max() == 0
     else:  # float rounding of the filter weights can move a value by one level, rarely
         assert difference.max() <= 1 and (difference > 0).mean() < 0.001

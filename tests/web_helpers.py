@@ -198,16 +198,34 @@ def read_net_log(path: Path) -> dict:
         return json.loads(text.rstrip(",") + "]}")
 
 
-def net_log_urls_and_sent_bytes(log: dict) -> tuple[set[str], bytes]:
-    """Every URL named in the NetLog, and every byte written to any socket (hex-decoded), concatenated."""
-    urls, sent = set(), bytearray()
+def net_log_traffic(log: dict) -> dict:
+    """What a NetLog shows went over the network.
+
+    ``urls``: every URL requested; ``tcp``: every address a TCP connection was attempted to;
+    ``udp_silent``: UDP sockets "connected" (an OS route lookup) that never sent a byte;
+    ``sending``: the address of every socket that wrote bytes; ``sent``: all those bytes, concatenated.
+    """
+    import base64
+    from collections import defaultdict
+
     types = {value: name for name, value in log["constants"]["logEventTypes"].items()}
+    urls, tcp = set(), set()
+    address_of: dict[int, str] = {}
+    sent_by: dict[int, bytearray] = defaultdict(bytearray)
     for event in log["events"]:
         params = event.get("params") or {}
+        kind, source = types.get(event["type"], ""), event["source"]["id"]
         if isinstance(params.get("url"), str):
             urls.add(params["url"])
-        if types.get(event["type"]) in {"SOCKET_BYTES_SENT", "UDP_BYTES_SENT"} and "bytes" in params:
-            import base64
-
-            sent += base64.b64decode(params["bytes"])
-    return urls, bytes(sent)
+        if kind == "TCP_CONNECT":
+            tcp.update(params.get("address_list") or [])
+        if kind in {"TCP_CONNECT_ATTEMPT", "TCP_CONNECT", "UDP_CONNECT", "SOCKET_CONNECT"} and params.get("address"):
+            address_of[source] = params["address"]
+            if kind.startswith("TCP"):
+                tcp.add(params["address"])
+        if kind in {"SOCKET_BYTES_SENT", "UDP_BYTES_SENT"}:
+            sent_by[source] += base64.b64decode(params.get("bytes", ""))
+    sending = {address_of.get(source, f"unknown socket {source}") for source in sent_by}
+    udp_silent = {address for source, address in address_of.items() if source not in sent_by} - tcp
+    return {"urls": urls, "tcp": tcp, "udp_silent": udp_silent, "sending": sending,
+            "sent": b"".join(bytes(chunk) for chunk in sent_by.values())}
