@@ -1,6 +1,7 @@
 """Deploy the Gradio app as a Hugging Face Space that serves a model from the Hub.
 
     python -m space.deploy --repo alice/clean-or-messy-app --model alice/clean-or-messy [--private]
+    python -m space.deploy --static --repo alice/clean-or-messy-web --model alice/clean-or-messy
 
 The Space gets the same layout as this repository, so it starts the way ``make demo`` does
 (``python space/app.py``):
@@ -14,6 +15,14 @@ The Space gets the same layout as this repository, so it starts the way ``make d
   ``app_file``, title, emoji, colours, ``models``) and the model id, which is also set as the
   Space variable ``MODEL_ID`` that the app reads.
 
+The Gradio Space also gets the in-browser page (``web/`` with its vendored library and WASM files),
+served by the app at ``/web/``.
+
+``--static`` deploys only that page as a static Space (``sdk: static``): the visitor's browser runs the
+model (transformers.js, int8 ONNX) and reads it from the model repo, pinned to the model's current
+commit, so the repo must be public and carry ``onnx/model_quantized.onnx``. The Space's YAML sets the
+cross-origin isolation headers that let the WASM runtime use threads.
+
 Deploying again updates the Space in place and removes shipped files that no longer exist.
 """
 
@@ -21,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import logging
 import os
 import re
@@ -30,8 +40,9 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+from cleanmessy import settings
 from cleanmessy.errors import CleanMessyError
-from cleanmessy.hub import MissingImageProcessorError, hub_errors, repo_url
+from cleanmessy.hub import MissingImageProcessorError, endpoint, hub_errors, repo_url
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +187,128 @@ def stage_space(stage: Path, model_id: str, title: str, space_dir: Path = ROOT /
     requirements = space_requirements(sources, local, space_dir.parent / "requirements.txt")
     (stage / "requirements.txt").write_text("\n".join(requirements) + "\n")
     (stage / "README.md").write_text(space_card(title, model_id, metadata.version("gradio")))
+    web_dir = space_dir.parent / "web"
+    if (web_dir / "index.html").is_file():
+        stage_web_page(stage / "web", web_dir)
     return [path.relative_to(space_dir.parent) for path in sources]
+
+
+# ---------------------------------------------------------------- the in-browser page
+
+
+def stage_web_page(target: Path, web_dir: Path = ROOT / "web") -> None:
+    """Copy the page and the npm files it loads (``vendor/``) into ``target``: a self-contained static site."""
+    from space.web_route import PAGE_FILES, vendor_files
+
+    vendor = vendor_files(web_dir)
+    (target / "vendor").mkdir(parents=True, exist_ok=True)
+    for name in PAGE_FILES:
+        shutil.copy2(web_dir / name, target / name)
+    for name, path in vendor.items():
+        shutil.copy2(path, target / "vendor" / name)
+
+
+def static_settings(model_id: str, revision: str) -> dict:
+    """The static page's ``settings.json``: the model repo (at one commit) and the core's defaults."""
+    from cleanmessy.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE
+
+    return {
+        "model": model_id,
+        "revision": revision,
+        "local": False,
+        "remote_host": f"{endpoint().rstrip('/')}/",
+        "unsure_threshold": settings.unsure_threshold(),
+        "max_image_bytes": DEFAULT_MAX_BYTES,
+        "max_image_pixels": DEFAULT_MAX_PIXELS,
+        "min_side": DEFAULT_MIN_SIDE,
+    }
+
+
+def static_space_card(title: str, model_id: str) -> str:
+    """The static Space README: YAML (``sdk: static``, cross-origin isolation headers), then what it is."""
+    return f"""---
+title: {title}
+emoji: 🧹
+colorFrom: yellow
+colorTo: green
+sdk: static
+app_file: index.html
+pinned: false
+models:
+- {model_id}
+custom_headers:
+  cross-origin-embedder-policy: require-corp
+  cross-origin-opener-policy: same-origin
+  cross-origin-resource-policy: cross-origin
+short_description: Clean or messy? Runs on your device; the photo never leaves it.
+---
+
+# {title} (on your device)
+
+Choose a photo of a room, drop one in, or use the camera: the page says **clean** or **messy**, how
+sure it is, "hard to say" when it is not sure enough, and "not a room" when the model can tell.
+
+The model, [`{model_id}`]({repo_url(model_id)}), runs **in your browser** with transformers.js
+(its int8 ONNX export on WebAssembly): the photo never leaves your device, and after the first visit
+the page works offline. The library and its WASM files are served by this Space; the model files come
+from the model repo, pinned to the commit that was current at deploy time.
+
+Deployed from the clean-or-messy project with
+`python -m space.deploy --static --repo <this space> --model {model_id}`; deploy again to follow a
+newer model.
+"""
+
+
+def stage_static_space(stage: Path, model_id: str, revision: str, title: str, web_dir: Path = ROOT / "web") -> None:
+    """Write the static Space's files into ``stage``."""
+    stage_web_page(stage, web_dir)
+    (stage / "settings.json").write_text(json.dumps(static_settings(model_id, revision), indent=2) + "\n")
+    (stage / "README.md").write_text(static_space_card(title, model_id))
+
+
+def check_browser_model(model_id: str, token: str | None) -> str:
+    """The commit a static page should read ``model_id`` at; fail with one line unless a browser can load it."""
+    from huggingface_hub import HfApi
+
+    check_model(model_id, token)
+    with hub_errors(model_id, "model", action="serve", token=token):
+        info = HfApi(token=token).model_info(model_id)
+    files = {sibling.rfilename for sibling in info.siblings or []}
+    if info.private:
+        raise DeployError(f"model repo {model_id} is private: a static Space reads it from each visitor's browser, "
+                          "which has no token. Make the model public, or deploy the Gradio Space instead")
+    if "onnx/model_quantized.onnx" not in files:
+        raise DeployError(f"model repo {model_id} has no onnx/model_quantized.onnx, which the page runs: push a model "
+                          "trained with `python -m training` (it exports ONNX), or run `python -m training.export`")
+    return info.sha
+
+
+def deploy_static_space(
+    repo_id: str,
+    model_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    title: str = "Clean or Messy",
+    web_dir: Path = ROOT / "web",
+) -> str:
+    """Create or update the static Space ``repo_id`` whose page runs ``model_id`` in the browser; return its URL."""
+    from huggingface_hub import HfApi
+
+    revision = check_browser_model(model_id, token)
+    api = HfApi(token=token)
+    with tempfile.TemporaryDirectory(prefix="static-space-") as tmp:
+        stage_static_space(Path(tmp), model_id, revision, title, web_dir)
+        with hub_errors(repo_id, "space", action="deploy to", token=token):
+            api.create_repo(repo_id, repo_type="space", space_sdk="static", private=private, exist_ok=True)
+            api.upload_folder(
+                repo_id=repo_id,
+                repo_type="space",
+                folder_path=tmp,
+                delete_patterns=["*.html", "*.js", "*.css", "*.json", "vendor/*"],
+                commit_message=f"Deploy the in-browser clean-or-messy page running {model_id}@{revision[:7]}",
+            )
+    return repo_url(repo_id, "space")
 
 
 def check_model(model_id: str, token: str | None) -> bool:
@@ -220,7 +352,7 @@ def deploy_space(
                 repo_id=repo_id,
                 repo_type="space",
                 folder_path=tmp,
-                delete_patterns=["*.py", "requirements.txt"],
+                delete_patterns=["*.py", "requirements.txt", "web/*"],
                 commit_message=f"Deploy clean-or-messy app serving {model_id}",
             )
     if model_private:
@@ -233,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m space.deploy", description=__doc__.split("\n\n")[0])
     parser.add_argument("--repo", required=True, help="Space repo to create or update (user/name)")
     parser.add_argument("--model", required=True, help="Hub model repo the Space serves (user/name)")
+    parser.add_argument("--static", action="store_true",
+                        help="deploy the in-browser page as a static Space (sdk: static) that runs the model on "
+                             "the visitor's device; the model repo must be public")
     parser.add_argument("--private", action="store_true", help="create the Space private (ignored if it exists)")
     parser.add_argument("--title", default="Clean or Messy", help="Space title (default: %(default)s)")
     parser.add_argument("--token", default=None,
@@ -241,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     token = args.token or os.environ.get("HF_TOKEN") or None
     try:
-        url = deploy_space(args.repo, args.model, private=args.private, token=token, title=args.title)
+        deploy = deploy_static_space if args.static else deploy_space
+        url = deploy(args.repo, args.model, private=args.private, token=token, title=args.title)
     except CleanMessyError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

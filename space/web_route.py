@@ -5,7 +5,8 @@ from this origin:
 
 - ``/web/``, ``/web/app.js``, ``/web/style.css``, ``/web/sw.js``: the page (``web/`` in this repository);
 - ``/web/vendor/...``: the library and the onnxruntime-web WASM files, from ``web/node_modules``
-  (``make setup`` runs ``npm ci`` there; nothing is fetched from a CDN);
+  (``make setup`` runs ``npm ci`` there; nothing is fetched from a CDN), or ``web/vendor/`` in a
+  deployed Space;
 - ``/web/model/<revision>/{config.json, preprocessor_config.json, onnx/model_quantized.onnx}``: the
   files of ``MODEL_ID`` (a local directory, or a Hub repo fetched once into the Hub cache). The revision
   is a hash of the files, so a browser that cached an older model fetches the new one;
@@ -58,8 +59,13 @@ class WebPageError(ModelLoadError):
     """The page cannot be served: its npm packages or the model's files are missing."""
 
 
-def vendor_file(name: str, node_modules: Path = WEB_DIR / "node_modules") -> Path:
-    """Path of a vendored file; onnxruntime-web is taken from where transformers.js resolves it."""
+def vendor_file(name: str, web_dir: Path = WEB_DIR) -> Path:
+    """Path of a vendored file: ``web/vendor/<name>`` in a deployed copy, else from ``web/node_modules``
+    (onnxruntime-web from where transformers.js resolves it)."""
+    staged = web_dir / "vendor" / name
+    if staged.is_file():
+        return staged
+    node_modules = web_dir / "node_modules"
     package, inner = VENDOR_FILES[name]
     nested = node_modules / "@huggingface" / "transformers" / "node_modules" / package / inner
     path = nested if nested.is_file() else node_modules / package / inner
@@ -68,9 +74,9 @@ def vendor_file(name: str, node_modules: Path = WEB_DIR / "node_modules") -> Pat
     return path
 
 
-def vendor_files(node_modules: Path = WEB_DIR / "node_modules") -> dict[str, Path]:
+def vendor_files(web_dir: Path = WEB_DIR) -> dict[str, Path]:
     """Every file the page needs from npm, checked to exist."""
-    return {name: vendor_file(name, node_modules) for name in VENDOR_FILES}
+    return {name: vendor_file(name, web_dir) for name in VENDOR_FILES}
 
 
 def model_files(source: str, token: str | None = None) -> dict[str, Path]:
@@ -126,7 +132,7 @@ def web_routes(
     Pass them to ``demo.launch(app_kwargs={"routes": ...})``: they are matched before Gradio's own.
     Raises :class:`WebPageError` when the npm packages or the model's ONNX files are missing.
     """
-    vendor = vendor_files(web_dir / "node_modules")
+    vendor = vendor_files(web_dir)
     model = model_files(source, token)
     rev = revision(model)
     settings = page_settings(rev, unsure_threshold)

@@ -133,6 +133,20 @@ def test_validation_photos_match_the_python_predictor(page, shared_rooms):
     assert mean <= MEAN_TOLERANCE and top <= MAX_TOLERANCE, (mean, top)
 
 
+TRAINED_MODEL = ROOT_DIR / "models" / "clean-or-messy"
+
+
+@pytest.mark.skipif(not (TRAINED_MODEL / "onnx" / "model_quantized.onnx").is_file(),
+                    reason="no trained model in models/clean-or-messy (make train)")
+def test_validation_photos_with_the_trained_model(shared_rooms, tmp_path):
+    """The real model (``make train``) in the page: every label as the Python int8 predictor gives it."""
+    photos = sorted((shared_rooms / "validation").rglob("*.*"))
+    with running_web_space(TRAINED_MODEL, tmp_path / "feedback") as (url, service, _), chromium() as browser:
+        open_page(browser, f"{url}/web/")
+        mean, top, _ = compare_with_python(browser, service.predictor, photos, all_labels=True)
+    assert mean <= MEAN_TOLERANCE and top <= MAX_TOLERANCE, (mean, top)
+
+
 def test_not_a_room_follows_the_models_gate(page, tmp_path, gated_model):
     driver, (url, service, _) = page
     blue, room = tmp_path / "blue.png", tmp_path / "room.png"
