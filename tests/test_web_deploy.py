@@ -96,3 +96,21 @@ def test_the_gradio_space_bundle_carries_the_page(tmp_path):
     # the deployed app finds the vendored files in web/vendor/ without node_modules
     assert vendor_file("ort-wasm-simd-threaded.wasm", tmp_path / "web") == tmp_path / "web" / "vendor" / "ort-wasm-simd-threaded.wasm"
     shutil.rmtree(tmp_path / "web")
+
+
+def test_the_app_serves_a_hub_model_fetched_once_through_the_hub_cache(hub, tmp_path):
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from space.web_route import web_routes
+
+    model_repo = unique("alice/served")
+    push(exported_tiny_model(), model_repo)
+    client = TestClient(Starlette(routes=web_routes(model_repo, 0.7, isolated=False)))
+    settings = client.get("/web/settings.json").json()
+    assert settings["unsure_threshold"] == 0.7 and settings["local"] is True
+    served = client.get(f"/web/model/{settings['model']}/onnx/model_quantized.onnx")
+    assert served.status_code == 200 and "Cross-Origin-Embedder-Policy" not in served.headers
+    assert served.content == (exported_tiny_model() / "onnx" / "model_quantized.onnx").read_bytes()
+    assert client.get("/web/", follow_redirects=False).status_code == 200
+    assert client.get("/web", follow_redirects=False).headers["location"] == "/web/"
