@@ -10,7 +10,6 @@ import { env, AutoModel, AutoImageProcessor, RawImage } from "./vendor/transform
 import { FILTERS, draftScale, reduce, resize } from "./resize.js";
 
 const ORT_FILES = { mjs: "vendor/ort-wasm-simd-threaded.mjs", wasm: "vendor/ort-wasm-simd-threaded.wasm" };
-const MIN_SIDE = 32;
 
 const $ = (id) => document.getElementById(id);
 
@@ -96,8 +95,9 @@ async function readPhoto(blob, settings) {
     if (width * height > settings.max_image_pixels) {
       throw new PhotoError(`image too large: ${megapixels(width * height)}, limit ${megapixels(settings.max_image_pixels)}`);
     }
-    if (Math.min(width, height) < MIN_SIDE) {
-      throw new PhotoError(`image too small: ${width}×${height} px, need at least ${MIN_SIDE}×${MIN_SIDE}`);
+    const minSide = settings.min_side ?? 32;
+    if (Math.min(width, height) < minSide) {
+      throw new PhotoError(`image too small: ${width}×${height} px, need at least ${minSide}×${minSide}`);
     }
     try {
       const head = new Uint8Array(await blob.slice(0, 3).arrayBuffer());
