@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import shutil
 import sys
 import time
@@ -61,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "base, 16 for ViT): fewer tokens, faster serving, maybe less accurate. Default: "
                              "154 for the packaged base (cross-validated: as accurate as 224), else the base "
                              "image processor's crop (224)")
+    parser.add_argument("--streaming", action="store_true",
+                        help="stream the train split of a Hub dataset instead of downloading it (for data larger "
+                             "than memory or disk); each process of a multi-process run reads its own shards")
+    parser.add_argument("--steps", type=positive(int), default=None,
+                        help="optimiser steps with --streaming (default: epochs × the dataset's recorded size / "
+                             "(batch size × processes))")
     parser.add_argument("--validation-fraction", type=float, default=0.2,
                         help="share held out for validation when the data has no validation split")
     parser.add_argument("--export-onnx", action=argparse.BooleanOptionalAction, default=True,
@@ -102,12 +109,15 @@ def check_base_resolution(base: str, resolution: int) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train, evaluate, write the card, export and push; print where everything is."""
     from training.card import render_card
-    from training.data import load_training_data
+    from training.data import example_count, load_streaming_data, load_training_data
+    from training.distributed import is_main_process, world_size
     from training.evaluate import evaluate_model, summary
     from training.finetune import Hyperparameters, finetune
     from training.packaged_base import default_resolution, resolve_base
     from training.resolution import describe as describe_resolution
 
+    if args.steps and not args.streaming:
+        raise CleanMessyError("--steps goes with --streaming; without it, training runs for --epochs")
     if not 0 < args.validation_fraction < 1:
         raise CleanMessyError(f"--validation-fraction must be between 0 and 1, got {args.validation_fraction}")
     base, base_description = resolve_base(args.base)
@@ -115,14 +125,24 @@ def run(args: argparse.Namespace) -> int:
     wanted_resolution = args.resolution or default_resolution(args.base)
     if wanted_resolution is not None:
         check_base_resolution(base, wanted_resolution)
-    splits = load_training_data(args.data, args.validation_fraction, args.seed)
-    print(f"==> data: {args.data}: {len(splits['train'])} train, {len(splits['validation'])} validation images",
+    if args.streaming:
+        splits = load_streaming_data(args.data)
+    else:
+        splits = load_training_data(args.data, args.validation_fraction, args.seed)
+    train_size = example_count(splits["train"], args.data)
+    streamed = " (streamed)" if args.streaming else ""
+    print(f"==> data: {args.data}: {train_size} train{streamed}, {len(splits['validation'])} validation images",
           flush=True)
+    steps = None
+    if args.streaming:
+        steps = args.steps or max(1, math.ceil(train_size * args.epochs / (args.batch_size * world_size())))
     params = Hyperparameters(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed,
-                             resolution=wanted_resolution)
+                             resolution=wanted_resolution, max_steps=steps)
     started = time.perf_counter()
     model, processor, history = finetune(splits, base, args.output, params)
     train_seconds = time.perf_counter() - started
+    if not is_main_process():  # under torchrun: rank 0 alone saves, evaluates, exports and pushes
+        return 0
     resolution = describe_resolution(processor, model.config)
     print(f"==> input resolution: {resolution}", flush=True)
     save_model(model, processor, args.output)
@@ -147,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
         dataset_id=dataset_id,
         dataset_name=dataset_name,
         metrics=metrics,
-        train_size=len(splits["train"]),
+        train_size=train_size,
         hyperparameters={**asdict(params), "resolution": resolution, "base": base_description},
         train_seconds=train_seconds,
         onnx_note=onnx_note,
@@ -175,3 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: nothing was pushed; the output directory may hold a partial model", file=sys.stderr)
         return 130
+    finally:
+        from training.distributed import wait_for_everyone
+
+        wait_for_everyone()  # the other processes of a torchrun wait here until rank 0 has published
