@@ -80,3 +80,21 @@ def test_streaming_needs_a_hub_dataset_and_steps_need_streaming(tiny_model_dir, 
     assert "--streaming needs a Hub dataset id" in capsys.readouterr().err
     assert main(["--data", str(data), "--steps", "3", "--base", str(tiny_model_dir), "--output", str(tmp_path / "m")]) == 2
     assert "--steps goes with --streaming" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun comes with torch")
+def test_each_process_streams_only_its_own_shards(tiny_model_dir, hub, tmp_path) -> None:
+    from scraper.push import push_dataset
+
+    push_dataset(write_image_folder(tmp_path / "data", per_class=6), "alice/rank-shards", num_shards=4)
+    env_hub = {"HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0"}
+    command = [str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "-m", "training", "--data", "alice/rank-shards",
+               "--streaming", "--base", str(tiny_model_dir), "--output", str(tmp_path / "model"), "--epochs", "2",
+               "--batch-size", "2", "--no-export-onnx"]
+    done = subprocess.run(command, cwd=tmp_path, env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT_DIR),
+                                                          **env_hub), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    history = _history(tmp_path / "model")
+    # 12 photos in 4 shards: each process streams its 2 shards (6 photos) = 3 steps of 2, then its pass ends
+    # and the Trainer evaluates. A process reading the whole stream would first evaluate after 6 steps.
+    assert [entry["step"] for entry in history if "eval_loss" in entry] == [3, 6]
