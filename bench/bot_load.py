@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python bench/bot_load.py [--model models/clean-or-messy] [--updates 200] [--cold-starts 3] [--record]
+    python -m bench.bot_load [--model models/clean-or-messy] [--updates 200] [--cold-starts 3] [--record]
 
 1. Burst: ``python -m bot --mode polling`` runs in its own process; ``--updates`` photo
    updates (one per chat) are queued at the fake at once. Every reply must quote its photo
@@ -32,12 +32,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.report import write_section  # noqa: E402
-from bot import texts  # noqa: E402
-from tests.fakes.telegram import FakeTelegram, encode_image  # noqa: E402
-from tests.helpers import make_room_image  # noqa: E402
+from bench.report import write_section
+from bot import texts
+from tests.fakes.telegram import FakeTelegram, encode_image
+from tests.helpers import make_room_image
 
 SHARED_ROOMS = ROOT.parent / "shared" / "data" / "rooms"
 SECRET = "bench-secret"
@@ -227,7 +225,7 @@ def main() -> int:
     body = report(args.model, source, load, colds, env, (load_before, os.getloadavg()[0]))
     print(body)
     if args.record:
-        command = "python bench/bot_load.py " + " ".join(sys.argv[1:])
+        command = "python -m bench.bot_load " + " ".join(sys.argv[1:])
         write_section("bot", "Telegram bot: load and serverless cold start", command.strip(), body)
     return 0 if load["correct"] == load["updates"] and load["paced_correct"] == load["paced"] else 1
 

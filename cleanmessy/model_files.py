@@ -21,6 +21,9 @@ from cleanmessy.errors import ModelLoadError
 from cleanmessy.hub import describe as describe_hub_error
 from cleanmessy.labels import ID2LABEL
 
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+"""File endings of the photos a model reads (what Pillow decodes and the core accepts), lower case."""
+
 CONFIG_FILE = "config.json"
 PROCESSOR_FILE = "preprocessor_config.json"
 

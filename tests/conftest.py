@@ -6,12 +6,10 @@ The environment below keeps every test on this machine: no request may leave 127
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 _TMP_HOME = tempfile.mkdtemp(prefix="cleanmessy-tests-")
 os.environ.update(
