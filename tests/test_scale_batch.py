@@ -70,3 +70,14 @@ def test_streamed_hub_dataset_and_clear_errors(photos, hub, tmp_path, capsys) ->
     assert len(rows) == 8 and {row["label"] for row in rows} <= {"clean", "messy"}
     assert main(["--dataset", str(photos), "--out", str(tmp_path / "r.csv")]) == 2
     assert "must end in .parquet" in capsys.readouterr().err
+
+
+def test_clean_or_messy_predict_dataset_runs_the_batch_job(photos, tmp_path, capsys) -> None:
+    from cleanmessy.cli import main as cli
+
+    out = tmp_path / "cli.parquet"
+    assert cli(["predict", "--dataset", str(photos), "--out", str(out), "--model", str(exported_tiny_model())]) == 0
+    assert len(_rows(out)) == 9
+    assert "errors             1" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli(["predict", "--dataset", str(photos)])  # no --out
