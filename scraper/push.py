@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
 import yaml
 
+from cleanmessy import settings
 from cleanmessy.errors import CleanMessyError
 from cleanmessy.hub import hub_errors, repo_url
 from scraper.dataset_card import DEFAULT_LICENSE, read_provenance, render_card, split_counts
@@ -91,7 +91,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Push and print the dataset URL; on failure print one line (never the token) and return 2."""
-    token = args.token or os.environ.get("HF_TOKEN") or None
+    token = settings.resolve(args.token, "HF_TOKEN")
     for noisy in ("httpx", "httpx2", "huggingface_hub"):  # one line per HTTP request at INFO
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:

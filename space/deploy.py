@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import ast
 import logging
-import os
 import re
 import shutil
 import sys
@@ -30,6 +29,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+from cleanmessy import settings
 from cleanmessy.errors import CleanMessyError
 from cleanmessy.hub import MissingImageProcessorError, hub_errors, repo_url
 
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="Hub token with write access (default: $HF_TOKEN or the `hf auth login` token)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    token = args.token or os.environ.get("HF_TOKEN") or None
+    token = settings.resolve(args.token, "HF_TOKEN")
     try:
         url = deploy_space(args.repo, args.model, private=args.private, token=token, title=args.title)
     except CleanMessyError as error:
