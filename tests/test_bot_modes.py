@@ -17,22 +17,11 @@ import pytest
 
 from bot import texts
 from tests.fakes.telegram import FakeTelegram, encode_image
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "s3cret-for-tests_only"
 SHUTDOWN_BOUND = 2.0  # seconds from SIGINT/SIGTERM to exit; a behaviour bound, measured generously
-
-
-@pytest.fixture
-def fake():
-    with FakeTelegram() as server:
-        yield server
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def bot_env(fake: FakeTelegram, model_dir: Path, tmp_path: Path) -> dict[str, str]:
