@@ -149,8 +149,8 @@ def test_serverless_handles_one_update_per_call_and_stays_warm(fake, tiny_model_
         update = fake.update(message=fake.photo_message(photo))
         assert serverless.handle(headers, json.dumps(update)) == (200, "ok")
         (reply,) = fake.texts(42)  # already sent when handle() returned: processed to completion
-        services = serverless._runtime.application.bot_data["services"]
-        assert reply == texts.verdict_text([services.predictor.predict(photo)], services.unsure_below)
+        service = serverless._runtime.application.bot_data["service"]
+        assert reply == texts.verdict_text([service.predictor.predict(photo)], service.unsure_below)
 
         event = {"headers": headers, "body": json.dumps(fake.update(message=fake.text_message("/start")))}
         assert serverless.lambda_handler(event)["statusCode"] == 200
