@@ -97,7 +97,7 @@ def load_engine(name: str, model: Path, threads: int, one_image: bytes) -> Engin
     from cleanmessy.predictor import Predictor
 
     predictor = Predictor.load(model, backend=name, threads=threads)
-    pixels = predictor.preprocess([load_image(one_image, size_hint=predictor.preprocess.size_hint)])
+    pixels = predictor.preprocess([predictor.decode(one_image)])
     return Engine(name, predictor.predict_batch, predictor.backend.probabilities, pixels)
 
 

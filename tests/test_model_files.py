@@ -99,3 +99,19 @@ def test_labels_are_read_from_config_json(tiny_model_dir: Path, tmp_path: Path) 
     (dogs / "config.json").write_text("{not json")
     with pytest.raises(ModelLoadError, match="config.json of .* is not valid JSON"):
         read_labels(str(dogs))
+
+
+def test_one_module_knows_the_model_folder(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from cleanmessy.model_files import NotAModelError, check_model_dir, geometry, is_hub_id
+
+    assert is_hub_id("user/clean-or-messy")
+    assert not any(is_hub_id(text) for text in ("models", "./user/model", "/abs/dir", "a/b/c", str(tiny_model_dir)))
+    assert check_model_dir(tiny_model_dir) == tiny_model_dir
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(NotAModelError, match=r"has no \*\.safetensors weights: it is not a saved model directory: "
+                                             r"train first"):
+        check_model_dir(tmp_path, advice="train first")
+    shape = geometry(read_image_processor(str(tiny_model_dir)))
+    assert shape.input_size == shape.crop and shape.resize[0] == "shortest_edge"
+    left, top, right, bottom = shape.view_box((200, 100))  # landscape: the centre crop keeps the middle
+    assert left == pytest.approx(200 - right) and top == pytest.approx(100 - bottom) and left > top
