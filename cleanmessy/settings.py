@@ -136,7 +136,8 @@ DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
 
 _declare("MODEL_ID", DEFAULT_MODEL_DIR, "Hub model id or local model directory to serve", "Space, bot, CLI",
          flag="--model")
-_declare("HF_TOKEN", None, "Hub token for pushes and private repos (never logged)", "all", flag="--token", secret=True)
+_declare("HF_TOKEN", None, "Hub token for pushes and private repos, never logged (unset: the `hf auth login` token). "
+         "Prefer the variable: a flag shows in `ps`", "all", flag="--token", secret=True)
 _declare("HF_ENDPOINT", "https://huggingface.co", "the Hub's address (tests point it at a loopback Hub)", "all")
 _declare("HF_HUB_OFFLINE", False, "no Hub access; training then defaults to the packaged base", "all",
          parse=truthy, shown_default="`1` under `make`")

@@ -32,6 +32,7 @@ from pathlib import Path
 from cleanmessy import settings
 from cleanmessy.errors import CleanMessyError
 from cleanmessy.hub import MissingImageProcessorError, hub_errors, repo_url
+from cleanmessy.model_files import PROCESSOR_FILE
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ def check_model(model_id: str, token: str | None) -> bool:
     with hub_errors(model_id, "model", action="serve", token=token):
         info = HfApi(token=token).model_info(model_id)
     files = {sibling.rfilename for sibling in info.siblings or []}
-    if "preprocessor_config.json" not in files:
+    if PROCESSOR_FILE not in files:
         raise MissingImageProcessorError(
             f"model repo {model_id} has no image processor (preprocessor_config.json), so the Space could not "
             "load it: push the model with `python -m training --push-to-hub`, which saves it beside the weights"
@@ -235,8 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True, help="Hub model repo the Space serves (user/name)")
     parser.add_argument("--private", action="store_true", help="create the Space private (ignored if it exists)")
     parser.add_argument("--title", default="Clean or Messy", help="Space title (default: %(default)s)")
-    parser.add_argument("--token", default=None,
-                        help="Hub token with write access (default: $HF_TOKEN or the `hf auth login` token)")
+    settings.add_flag(parser, "HF_TOKEN", dest="token")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     token = settings.resolve(args.token, "HF_TOKEN")
