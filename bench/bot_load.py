@@ -34,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 from bench.report import write_section
 from bot import texts
+from cleanmessy import settings
 from tests.fakes.telegram import FakeTelegram, encode_image
 from tests.helpers import make_room_image
 
@@ -41,9 +42,10 @@ SHARED_ROOMS = ROOT.parent / "shared" / "data" / "rooms"
 SECRET = "bench-secret"
 COLD_START_TARGET = 3.0
 SERVERLESS_CHILD = """
-import os, sys, time
+import sys, time
 from bot.serverless import handle
-headers = {"X-Telegram-Bot-Api-Secret-Token": os.environ["TELEGRAM_WEBHOOK_SECRET"]}
+from cleanmessy import settings
+headers = {"X-Telegram-Bot-Api-Secret-Token": settings.get("TELEGRAM_WEBHOOK_SECRET")}
 for line in sys.stdin:
     print(time.monotonic(), flush=True)
     assert handle(headers, line)[0] == 200
@@ -71,11 +73,11 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def bot_env(fake: FakeTelegram, model: str, feedback: str, extra: dict[str, str]) -> dict[str, str]:
-    return {
-        **os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
-        "TELEGRAM_TOKEN": fake.token, "TELEGRAM_API_URL": fake.url, "TELEGRAM_WEBHOOK_SECRET": SECRET,
-        "MODEL_ID": model, "FEEDBACK_DIR": feedback, "LOG_LEVEL": "WARNING", **extra,
-    }
+    return settings.child_environment(
+        PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1",
+        TELEGRAM_TOKEN=fake.token, TELEGRAM_API_URL=fake.url, TELEGRAM_WEBHOOK_SECRET=SECRET,
+        MODEL_ID=model, FEEDBACK_DIR=feedback, LOG_LEVEL="WARNING", **extra,
+    )
 
 
 def expected_replies(model: str, payloads: list[bytes]) -> list[str]:
@@ -204,7 +206,7 @@ def report(model: str, source: str, load: dict, colds: list[tuple[float, float, 
 def main() -> int:
     """Run the benchmark, print the table, optionally record it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=os.environ.get("MODEL_ID") or "models/clean-or-messy",
+    parser.add_argument("--model", default=settings.model_id(),
                         help="model directory or Hub id (default: %(default)s)")
     parser.add_argument("--updates", type=int, default=200, help="photo updates in the burst (default: %(default)s)")
     parser.add_argument("--paced", type=int, default=40, help="photo updates at half capacity (default: %(default)s)")

@@ -16,7 +16,6 @@ import argparse
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 from scraper.browser import start_browser
 from scraper.download import FetchSettings

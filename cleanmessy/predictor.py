@@ -128,8 +128,7 @@ class Predictor:
 
         A decoded ``PIL.Image`` is only checked, not decoded again. Raises ``ImageError``.
         """
-        limit = {} if max_bytes is None else {"max_bytes": max_bytes}
-        return load_image(source, size_hint=self.preprocess.size_hint, **limit)
+        return load_image(source, max_bytes=max_bytes, size_hint=self.preprocess.size_hint)
 
     def predict_batch(self, images: Sequence[ImageSource]) -> list[Verdict]:
         """Classify several photos in one forward pass. Raises ``ImageError`` on the first bad one.

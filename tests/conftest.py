@@ -47,6 +47,26 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
 
+@pytest.fixture(scope="session")
+def exported_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A trained tiny model with ``onnx/model.onnx`` and ``onnx/model_quantized.onnx``, built once per session.
+
+    Shared by several test modules: copy it before changing anything in it.
+    """
+    from tests.onnx_helpers import export_tiny_model  # torch: imported only by the tests that need it
+
+    return export_tiny_model(tmp_path_factory.mktemp("onnx-model"))
+
+
+@pytest.fixture
+def fake():
+    """A fake Telegram Bot API server on 127.0.0.1 (``fake.url``, ``fake.update(...)``, ``fake.texts(chat)``)."""
+    from tests.fakes.telegram import FakeTelegram  # aiohttp: imported only by the bot's tests
+
+    with FakeTelegram() as server:
+        yield server
+
+
 @pytest.fixture
 def room_image():
     """Factory for generated room-like RGB images: ``room_image(messy=True, size=(96, 80), seed=0)``."""

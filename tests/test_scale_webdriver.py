@@ -25,6 +25,7 @@ from scraper.keyword_file import Keyword
 from scraper.pipeline import Scraper, ScrapeSettings
 from scraper.store import MANIFEST
 from tests.fakes.search_site import FakeImage, FakeSearchSite, encode, photo
+from tests.helpers import free_port
 
 if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
     pytest.skip("browser tests need `apt-get install chromium chromium-driver`", allow_module_level=True)
@@ -32,12 +33,6 @@ if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
 SETTINGS = ScrapeSettings(fetch=FetchSettings(timeout=2, retries=0), workers=2, min_size=64, pace=0,
                           host_interval=0, resolve_timeout=3, load_timeout=3, progress=False)
 KEYWORDS = [Keyword(f"room query {i}", "clean" if i % 2 else "messy", 4) for i in range(4)]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +48,7 @@ def site():
 def grid(tmp_path_factory):
     """A standalone chromedriver on 127.0.0.1: the W3C endpoint a Selenium Grid hub would offer."""
     home = tmp_path_factory.mktemp("chromedriver-home")
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / "config"), XDG_CACHE_HOME=str(home / "cache"))
     server = subprocess.Popen([CHROMEDRIVER, f"--port={port}", "--allowed-ips=127.0.0.1"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -106,5 +101,5 @@ def test_cli_drives_the_grid_with_two_browsers_and_resumes(site, grid, tmp_path)
 
 def test_an_unreachable_grid_is_a_clear_error() -> None:
     with pytest.raises(BrowserError, match="cannot reach the WebDriver|no browser session"):
-        with start_remote_browser(f"http://127.0.0.1:{_free_port()}"):
+        with start_remote_browser(f"http://127.0.0.1:{free_port()}"):
             pass

@@ -12,7 +12,8 @@ from functools import cached_property
 from telegram.ext import CallbackContext
 
 from bot.config import BotConfig
-from bot.limits import AlbumCollector, RateLimiter
+from bot.albums import AlbumCollector
+from bot.limits import RateLimiter
 from cleanmessy.errors import ImageError
 from cleanmessy.feedback import FeedbackStore
 from cleanmessy.images import load_image
@@ -34,8 +35,8 @@ class PhotoRef:
     verdict: Verdict
 
 
-class Services:
-    """One bot's shared state. Stored in ``application.bot_data["services"]``."""
+class BotService:
+    """One bot's shared state: the model and what the handlers share. Stored in ``application.bot_data["service"]``."""
 
     def __init__(self, config: BotConfig, predictor) -> None:
         self.config = config
@@ -99,6 +100,6 @@ class Services:
         return photos[index] if index < len(photos) else None
 
 
-def services(context: CallbackContext) -> Services:
-    """The ``Services`` of the application handling ``context``."""
-    return context.application.bot_data["services"]
+def bot_service(context: CallbackContext) -> BotService:
+    """The ``BotService`` of the application handling ``context``."""
+    return context.application.bot_data["service"]
