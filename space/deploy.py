@@ -32,7 +32,6 @@ import argparse
 import ast
 import json
 import logging
-import os
 import re
 import shutil
 import sys
@@ -43,6 +42,7 @@ from pathlib import Path
 from cleanmessy import settings
 from cleanmessy.errors import CleanMessyError
 from cleanmessy.hub import MissingImageProcessorError, endpoint, hub_errors, repo_url
+from cleanmessy.model_files import PROCESSOR_FILE
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ def stage_web_page(target: Path, web_dir: Path = ROOT / "web") -> None:
 
 def static_settings(model_id: str, revision: str) -> dict:
     """The static page's ``settings.json``: the model repo (at one commit) and the core's defaults."""
-    from cleanmessy.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE
+    from cleanmessy.images import DEFAULT_MIN_SIDE
 
     return {
         "model": model_id,
@@ -218,8 +218,8 @@ def static_settings(model_id: str, revision: str) -> dict:
         "local": False,
         "remote_host": f"{endpoint().rstrip('/')}/",
         "unsure_threshold": settings.unsure_threshold(),
-        "max_image_bytes": DEFAULT_MAX_BYTES,
-        "max_image_pixels": DEFAULT_MAX_PIXELS,
+        "max_image_bytes": settings.max_image_bytes(),
+        "max_image_pixels": settings.max_image_pixels(),
         "min_side": DEFAULT_MIN_SIDE,
     }
 
@@ -318,7 +318,7 @@ def check_model(model_id: str, token: str | None) -> bool:
     with hub_errors(model_id, "model", action="serve", token=token):
         info = HfApi(token=token).model_info(model_id)
     files = {sibling.rfilename for sibling in info.siblings or []}
-    if "preprocessor_config.json" not in files:
+    if PROCESSOR_FILE not in files:
         raise MissingImageProcessorError(
             f"model repo {model_id} has no image processor (preprocessor_config.json), so the Space could not "
             "load it: push the model with `python -m training --push-to-hub`, which saves it beside the weights"
@@ -370,11 +370,10 @@ def main(argv: list[str] | None = None) -> int:
                              "the visitor's device; the model repo must be public")
     parser.add_argument("--private", action="store_true", help="create the Space private (ignored if it exists)")
     parser.add_argument("--title", default="Clean or Messy", help="Space title (default: %(default)s)")
-    parser.add_argument("--token", default=None,
-                        help="Hub token with write access (default: $HF_TOKEN or the `hf auth login` token)")
+    settings.add_flag(parser, "HF_TOKEN", dest="token")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    token = args.token or os.environ.get("HF_TOKEN") or None
+    token = settings.resolve(args.token, "HF_TOKEN")
     try:
         deploy = deploy_static_space if args.static else deploy_space
         url = deploy(args.repo, args.model, private=args.private, token=token, title=args.title)

@@ -30,9 +30,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from cleanmessy import settings
 from cleanmessy.errors import ModelLoadError
-from cleanmessy.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE
-from cleanmessy.model_files import CONFIG_FILE, PROCESSOR_FILE, model_file
+from cleanmessy.images import DEFAULT_MIN_SIDE
+from cleanmessy.model_files import CONFIG_FILE, ONNX_FILES, PROCESSOR_FILE, model_file
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WEB_DIR = ROOT / "web"
 PATH = "/web"
 PAGE_FILES = ("index.html", "app.js", "resize.js", "style.css", "sw.js")
-MODEL_FILES = (CONFIG_FILE, PROCESSOR_FILE, "onnx/model_quantized.onnx")
+MODEL_FILES = (CONFIG_FILE, PROCESSOR_FILE, ONNX_FILES["onnx-int8"])
 VENDOR_FILES = {
     "transformers.min.js": ("@huggingface/transformers", "dist/transformers.min.js"),
     "ort-wasm-simd-threaded.mjs": ("onnxruntime-web", "dist/ort-wasm-simd-threaded.mjs"),
@@ -112,8 +113,8 @@ def page_settings(model_path: str, unsure_threshold: float) -> dict:
         "local": True,
         "local_model_path": "model/",
         "unsure_threshold": unsure_threshold,
-        "max_image_bytes": DEFAULT_MAX_BYTES,
-        "max_image_pixels": DEFAULT_MAX_PIXELS,
+        "max_image_bytes": settings.max_image_bytes(),
+        "max_image_pixels": settings.max_image_pixels(),
         "min_side": DEFAULT_MIN_SIDE,
         "server_app": "../",
     }

@@ -19,7 +19,6 @@ from PIL import Image
 from scraper.browser import CHROMEDRIVER, CHROMIUM
 from space.web_route import vendor_file
 from tests.helpers import ROOT_DIR, make_room_image
-from tests.onnx_helpers import exported_tiny_model
 from tests.space_helpers import encoded, upload_files
 from tests.web_helpers import (
     NOT_A_ROOM_THRESHOLD,
@@ -55,9 +54,9 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def gated_model(tmp_path_factory) -> Path:
+def gated_model(exported_model_dir, tmp_path_factory) -> Path:
     """The trained tiny model, cropping processor, with the "not a room" output and threshold."""
-    return web_model_variant(exported_tiny_model(), tmp_path_factory.mktemp("web") / "gated", gate=True)
+    return web_model_variant(exported_model_dir, tmp_path_factory.mktemp("web") / "gated", gate=True)
 
 
 @pytest.fixture(scope="module")
@@ -276,9 +275,9 @@ def test_a_second_visit_works_offline(gated_model, tmp_path):
     assert offline == online
 
 
-def test_a_model_without_the_gate_and_a_whole_photo_processor(tmp_path):
+def test_a_model_without_the_gate_and_a_whole_photo_processor(exported_model_dir, tmp_path):
     """No ``not_a_room`` output: never "not a room". A no-crop processor: the page resizes the whole photo too."""
-    model = web_model_variant(exported_tiny_model(), tmp_path / "plain", gate=False, crop=False)
+    model = web_model_variant(exported_model_dir, tmp_path / "plain", gate=False, crop=False)
     blue = tmp_path / "blue.png"
     Image.new("RGB", (200, 150), (10, 20, 250)).save(blue)
     photos = generated_photos(tmp_path)[:6] + [blue]

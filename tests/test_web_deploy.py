@@ -14,7 +14,6 @@ from space.deploy import main as deploy_main
 from space.deploy import stage_space
 from space.web_route import PAGE_FILES, VENDOR_FILES, vendor_file
 from tests.helpers import ROOT_DIR
-from tests.onnx_helpers import exported_tiny_model
 
 
 def _npm_installed() -> bool:
@@ -43,9 +42,9 @@ def front_matter(readme: bytes) -> dict:
     return yaml.safe_load(readme.decode().split("---")[1])
 
 
-def test_static_space_holds_the_page_and_reads_the_model_repo_at_one_commit(hub, capsys):
+def test_static_space_holds_the_page_and_reads_the_model_repo_at_one_commit(hub, exported_model_dir, capsys):
     model_repo, space_repo = unique("alice/web-model"), unique("alice/web-page")
-    sha = push(exported_tiny_model(), model_repo)
+    sha = push(exported_model_dir, model_repo)
     assert deploy_main(["--static", "--repo", space_repo, "--model", model_repo]) == 0
     assert f"{hub.url}/spaces/{space_repo}" in capsys.readouterr().out
 
@@ -73,14 +72,14 @@ def test_static_space_holds_the_page_and_reads_the_model_repo_at_one_commit(hub,
     assert json.loads(hub.files(space_repo, "space")["settings.json"])["revision"] == api.model_info(model_repo).sha
 
 
-def test_a_static_space_needs_a_public_model_with_the_int8_export(hub, capsys):
+def test_a_static_space_needs_a_public_model_with_the_int8_export(hub, exported_model_dir, capsys):
     no_onnx = unique("alice/no-onnx")
-    push(exported_tiny_model(), no_onnx, skip="onnx/*")
+    push(exported_model_dir, no_onnx, skip="onnx/*")
     assert deploy_main(["--static", "--repo", unique("alice/page"), "--model", no_onnx]) == 2
     assert "has no onnx/model_quantized.onnx" in capsys.readouterr().err
 
     private = unique("alice/private")
-    push(exported_tiny_model(), private, private=True)
+    push(exported_model_dir, private, private=True)
     assert deploy_main(["--static", "--repo", unique("alice/page"), "--model", private]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error: model repo") and "is private" in error and "Traceback" not in error
@@ -98,19 +97,19 @@ def test_the_gradio_space_bundle_carries_the_page(tmp_path):
     shutil.rmtree(tmp_path / "web")
 
 
-def test_the_app_serves_a_hub_model_fetched_once_through_the_hub_cache(hub, tmp_path):
+def test_the_app_serves_a_hub_model_fetched_once_through_the_hub_cache(hub, exported_model_dir):
     from starlette.applications import Starlette
     from starlette.testclient import TestClient
 
     from space.web_route import web_routes
 
     model_repo = unique("alice/served")
-    push(exported_tiny_model(), model_repo)
+    push(exported_model_dir, model_repo)
     client = TestClient(Starlette(routes=web_routes(model_repo, 0.7, isolated=False)))
     settings = client.get("/web/settings.json").json()
     assert settings["unsure_threshold"] == 0.7 and settings["local"] is True
     served = client.get(f"/web/model/{settings['model']}/onnx/model_quantized.onnx")
     assert served.status_code == 200 and "Cross-Origin-Embedder-Policy" not in served.headers
-    assert served.content == (exported_tiny_model() / "onnx" / "model_quantized.onnx").read_bytes()
+    assert served.content == (exported_model_dir / "onnx" / "model_quantized.onnx").read_bytes()
     assert client.get("/web/", follow_redirects=False).status_code == 200
     assert client.get("/web", follow_redirects=False).headers["location"] == "/web/"

@@ -7,13 +7,12 @@ import os
 import shutil
 import tempfile
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-from tests.space_helpers import free_port
+from tests.helpers import free_port
 
 NOT_A_ROOM_THRESHOLD = 0.5
 
@@ -88,7 +87,7 @@ def running_web_space(model_dir: Path, feedback_dir: Path, *, isolated: bool = T
     from space.service import SpaceService
     from space.web_route import web_routes
 
-    config = replace(SpaceConfig(port=free_port()))
+    config = SpaceConfig(port=free_port())
     predictor = Predictor.load(model_dir, threads=1, unsure_below=threshold)
     service = SpaceService(predictor, max_batch=config.max_batch, feedback_dir=feedback_dir)
     routes = web_routes(str(model_dir), predictor.unsure_below, isolated=isolated)
