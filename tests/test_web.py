@@ -288,3 +288,44 @@ def test_a_model_without_the_gate_and_a_whole_photo_processor(exported_model_dir
     assert mean <= MEAN_TOLERANCE and top <= MAX_TOLERANCE, (mean, top)
     assert not any(answer["not_a_room"] for answer in answers)
 
+
+
+DROP_A_PHOTO = """
+const canvas = document.createElement("canvas");
+canvas.width = 320; canvas.height = 240;
+const context = canvas.getContext("2d");
+context.fillStyle = "#c8c0b0"; context.fillRect(0, 0, 320, 240);
+context.fillStyle = "#785a3c"; context.fillRect(0, 160, 320, 80);
+canvas.toBlob((blob) => {
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([blob], "dropped.png", { type: "image/png" }));
+  document.getElementById("drop").dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true }));
+}, "image/png");
+"""
+
+
+def wait_for_result(driver) -> dict:
+    return json.loads(wait(driver, lambda d: d.execute_script("return document.getElementById('result').dataset.json")))
+
+
+def test_drag_and_drop_and_the_camera_with_its_switch(space):
+    """A dropped file is classified; the camera (Chromium's fake device) opens, switches sides and snaps a photo."""
+    url = space[0]
+    fake_camera = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
+    with chromium(extra_flags=fake_camera) as driver:
+        open_page(driver, f"{url}/web/")
+        driver.execute_script(DROP_A_PHOTO)
+        assert set(wait_for_result(driver)) == {"label", "confidence", "scores", "unsure", "not_a_room"}
+
+        driver.execute_script("delete document.getElementById('result').dataset.json")
+        driver.find_element("id", "camera-open").click()
+        wait(driver, lambda d: d.execute_script("return document.getElementById('camera-view').videoWidth > 0"))
+        facing = "return document.getElementById('camera-view').srcObject.getVideoTracks()[0].getConstraints().facingMode"
+        assert driver.execute_script(facing) == "environment"
+        driver.find_element("id", "camera-switch").click()
+        wait(driver, lambda d: d.execute_script(facing) == "user"
+             and d.execute_script("return document.getElementById('camera-view').videoWidth > 0"))
+        driver.find_element("id", "camera-snap").click()
+        assert set(wait_for_result(driver)) == {"label", "confidence", "scores", "unsure", "not_a_room"}
+        assert driver.find_element("id", "camera").is_displayed() is False  # the camera is off again
+        driver.save_screenshot(str(ARTIFACTS / "web-camera.png"))

@@ -101,7 +101,7 @@ def running_web_space(model_dir: Path, feedback_dir: Path, *, isolated: bool = T
 
 
 @contextmanager
-def chromium(window_size: str = "1280,1100", net_log: Path | None = None) -> Iterator:
+def chromium(window_size: str = "1280,1100", net_log: Path | None = None, extra_flags: tuple[str, ...] = ()) -> Iterator:
     """Debian Chromium with the project's flags (loopback only) and the CDP performance log on.
 
     ``net_log``: also write Chromium's own NetLog there, socket bytes included (every process:
@@ -117,6 +117,8 @@ def chromium(window_size: str = "1280,1100", net_log: Path | None = None) -> Ite
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in chromium_arguments(workdir / "profile", window_size=window_size):
+        options.add_argument(flag)
+    for flag in extra_flags:
         options.add_argument(flag)
     if net_log is not None:
         options.add_argument(f"--log-net-log={net_log}")
