@@ -275,20 +275,24 @@ def test_a_second_visit_works_offline(gated_model, tmp_path):
     assert offline == online
 
 
-def test_a_model_without_the_gate_and_a_whole_photo_processor(exported_model_dir, tmp_path):
-    """No ``not_a_room`` output: never "not a room". A no-crop processor: the page resizes the whole photo too."""
+def test_a_model_without_the_gate_a_whole_photo_processor_and_a_strict_threshold(exported_model_dir, tmp_path):
+    """No ``not_a_room`` output: never "not a room". A no-crop processor: the page resizes the whole photo too.
+    UNSURE_THRESHOLD 0.999 on the server: the page says "hard to say" for every photo, with the band that wide."""
     model = web_model_variant(exported_model_dir, tmp_path / "plain", gate=False, crop=False)
     blue = tmp_path / "blue.png"
     Image.new("RGB", (200, 150), (10, 20, 250)).save(blue)
     photos = generated_photos(tmp_path)[:6] + [blue]
-    with running_web_space(model, tmp_path / "feedback") as (url, service, _), chromium() as driver:
+    with running_web_space(model, tmp_path / "feedback", threshold=0.999) as (url, service, _), chromium() as driver:
         assert service.predictor.preprocess.image_processor.do_center_crop is False
         open_page(driver, f"{url}/web/")
         mean, top, answers = compare_with_python(driver, service.predictor, photos, all_labels=True)
+        verdict = driver.find_element("id", "verdict").text
+        band = driver.execute_script("const b = document.getElementById('band').style; return [b.left, b.width];")
     assert mean <= MEAN_TOLERANCE and top <= MAX_TOLERANCE, (mean, top)
     assert not any(answer["not_a_room"] for answer in answers)
-
-
+    assert all(answer["unsure"] for answer in answers)
+    assert "Hard to say (leaning " in verdict, verdict
+    assert [float(value.rstrip("%")) for value in band] == pytest.approx([0.1, 99.8])
 
 DROP_A_PHOTO = """
 const canvas = document.createElement("canvas");
