@@ -196,7 +196,9 @@ function normaliser(processor) {
 async function classify(state, image, jpeg = false) {
   const prepared = resizeLikePython(state.processor, image, jpeg);
   const { pixel_values } = prepared ? await state.normaliser._call(prepared) : await state.processor(image);
+  const inferenceStarted = performance.now();
   const outputs = await state.model({ pixel_values });
+  state.inferenceMs = performance.now() - inferenceStarted;
   const probabilities = softmax(Array.from(outputs.logits.data, Number));
   const best = probabilities.indexOf(Math.max(...probabilities));
   const notARoomScore = outputs.not_a_room ? Number(outputs.not_a_room.data[0]) : null;
@@ -276,6 +278,7 @@ async function handlePhoto(state, blob) {
     const milliseconds = Math.round(performance.now() - started);
     showResult(result, url, state.settings.unsure_threshold);
     $("result").dataset.ms = String(milliseconds);
+    $("result").dataset.inferenceMs = String(Math.round(state.inferenceMs));
     setStatus(`Done in ${milliseconds} ms, on this device. Try another photo.`);
   } catch (error) {
     if (url) URL.revokeObjectURL(url);
