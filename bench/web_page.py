@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +29,8 @@ from typing import Iterator
 import numpy as np
 
 from bench.report import write_section
+from cleanmessy import settings
+from scraper.browser import start_browser
 
 GOAL_MS = 150
 
@@ -64,30 +65,6 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@contextlib.contextmanager
-def chromium() -> Iterator:
-    """Debian Chromium with the project's flags and a fresh, empty profile (so the first visit is cold)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    from scraper.browser import CHROMEDRIVER, CHROMIUM, chromium_arguments
-
-    os.environ["SE_OFFLINE"] = "true"
-    workdir = Path(tempfile.mkdtemp(prefix="bench-chromium-"))
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in chromium_arguments(workdir / "profile", window_size="1280,1100"):
-        options.add_argument(flag)
-    env = dict(os.environ, HOME=str(workdir / "home"), XDG_CONFIG_HOME=str(workdir / "config"),
-               XDG_CACHE_HOME=str(workdir / "cache"))
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER, env=env), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
 def _wait(driver, script: str, timeout: float = 300):
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -107,7 +84,7 @@ def page_classify(driver, photo: Path) -> tuple[float, float]:
 
 def browser_run(url: str, photos: list[Path], rounds: int, query: str = "") -> dict:
     """Cold start, then warm per-photo times, in a fresh browser."""
-    with chromium() as driver:
+    with start_browser() as driver:  # the project's loopback-only flags, a fresh empty profile
         started = time.perf_counter()
         driver.get(f"{url}/web/{query}")
         _wait(driver, "return document.body && document.body.dataset.ready === 'true'")
@@ -147,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="passes over the validation photos (default: %(default)s)")
     parser.add_argument("--no-record", action="store_true", help="print only; do not write BENCHMARKS.md")
     args = parser.parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    settings.export("HF_HUB_OFFLINE", "1", overwrite=False)
     photos = sorted(p for p in (Path(args.data) / "validation").rglob("*") if p.is_file())
     if not photos:
         raise SystemExit(f"no photos under {args.data}/validation")
