@@ -3,12 +3,15 @@
 | variable            | default                  | meaning                                               |
 |---------------------|--------------------------|-------------------------------------------------------|
 | ``MODEL_ID``        | ``models/clean-or-messy``| Hub repo id or local model directory to serve         |
+| ``MODEL_REVISION``  | unset (``main``)         | tag, branch or commit of a Hub ``MODEL_ID`` to serve  |
 | ``HF_TOKEN``        | unset                    | Hub token for private models (never logged)           |
 | ``UNSURE_THRESHOLD``| ``0.65``                 | below this confidence the verdict is "hard to say"    |
 | ``TORCH_THREADS``   | all cores                | CPU threads used for one prediction                   |
 | ``ORT_THREADS``     | ``TORCH_THREADS``        | onnxruntime intra-op threads for the onnx backends    |
 | ``PREDICTOR_BACKEND``| ``auto``                | eager, onnx, onnx-fp32, onnx-int8 or auto (int8 ONNX if the model has it) |
 | ``FEEDBACK_DIR``    | ``feedback``             | where 👍/👎 feedback is stored (image-folder layout)    |
+| ``FEEDBACK_REPO``   | unset                    | Hub dataset repo (user/name) the feedback is pushed to |
+| ``FEEDBACK_PUSH_MINUTES``| ``5``               | minutes between background feedback pushes            |
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 DEFAULT_MODEL_DIR = "models/clean-or-messy"
 DEFAULT_UNSURE_THRESHOLD = 0.65
 DEFAULT_FEEDBACK_DIR = "feedback"
+DEFAULT_FEEDBACK_PUSH_MINUTES = 5.0
 
 
 def model_id() -> str:
@@ -56,3 +60,21 @@ def predictor_backend() -> str:
 def feedback_dir() -> str:
     """Folder where user feedback is written (``$FEEDBACK_DIR``)."""
     return os.environ.get("FEEDBACK_DIR") or DEFAULT_FEEDBACK_DIR
+
+
+def model_revision() -> str | None:
+    """The pinned revision (tag, branch or commit) of a Hub ``MODEL_ID`` (``$MODEL_REVISION``), or ``None``."""
+    return os.environ.get("MODEL_REVISION") or None
+
+
+def feedback_repo() -> str | None:
+    """The Hub dataset repo that feedback is pushed to in the background (``$FEEDBACK_REPO``), or ``None``."""
+    return os.environ.get("FEEDBACK_REPO") or None
+
+
+def feedback_push_minutes() -> float:
+    """Minutes between background feedback pushes (``$FEEDBACK_PUSH_MINUTES``, default 5)."""
+    value = float(os.environ.get("FEEDBACK_PUSH_MINUTES") or DEFAULT_FEEDBACK_PUSH_MINUTES)
+    if value <= 0:
+        raise ValueError(f"FEEDBACK_PUSH_MINUTES must be greater than 0, got {value}")
+    return value
