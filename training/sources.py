@@ -119,13 +119,13 @@ def _feedback_snapshot(repo_id: str) -> Path | None:
     from huggingface_hub import snapshot_download
 
     try:
-        path = Path(snapshot_download(repo_id, repo_type="dataset", allow_patterns=["records/*.jsonl"]))
+        path = Path(snapshot_download(repo_id, repo_type="dataset", allow_patterns=["records/*.jsonl", "manifest.jsonl"]))
     except Exception:  # not reachable this way: let `datasets` say why
         return None
     if not is_feedback_folder(path):
         return None
     return Path(snapshot_download(repo_id, repo_type="dataset",
-                                  allow_patterns=["records/*.jsonl", *(f"{label}/*" for label in LABELS)]))
+                                  allow_patterns=["records/*.jsonl", "manifest.jsonl", *(f"{label}/*" for label in LABELS)]))
 
 
 def read_source(spec: str, validation_fraction: float, seed: int) -> tuple[SourceReport, list[Example], list[Example]]:
