@@ -46,7 +46,7 @@ class _Runtime:
     """The warm state: an event loop thread, and an initialised ``Application`` with its predictor."""
 
     def __init__(self, config: BotConfig) -> None:
-        from cleanmessy.feedback_sync import start_feedback_sync
+        from cleanmessy import settings
         from cleanmessy.predictor import Predictor
 
         self.loop = asyncio.new_event_loop()
@@ -55,7 +55,11 @@ class _Runtime:
         self.application: Application = build_application(config, predictor, set_commands=False)
         self.run(self.application.initialize())
         self.served = predictor.served.describe()
-        self.feedback_sync = start_feedback_sync(config.feedback_dir)
+        self.feedback_sync = None
+        if settings.feedback_repo():  # huggingface_hub is imported only then: cold starts stay short
+            from cleanmessy.feedback_sync import start_feedback_sync
+
+            self.feedback_sync = start_feedback_sync(config.feedback_dir)
 
     def run(self, coroutine):
         """Run ``coroutine`` on the runtime's loop and wait for its result."""

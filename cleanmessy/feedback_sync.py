@@ -23,7 +23,7 @@ from cleanmessy import settings
 from cleanmessy.errors import CleanMessyError
 from cleanmessy.feedback import RECORDS_DIR
 from cleanmessy.feedback_card import render_feedback_card
-from cleanmessy.hub import hub_errors
+from cleanmessy.hub import hub_errors, redact
 
 logger = logging.getLogger(__name__)
 CARD = "README.md"
@@ -70,9 +70,12 @@ class FeedbackSync(CommitScheduler):
                                  repo_type="dataset", commit_message="Feedback dataset card")
 
     def close(self) -> None:
-        """Push what is left now and stop the schedule (also safe when the atexit push follows)."""
+        """Push what is left now and stop the schedule (the atexit push then does nothing); never raises."""
         try:
             self.trigger().result()
+        except Exception as error:  # logged by the scheduler too; the files stay on disk for the next start
+            logger.error("the last feedback push to %s failed; it is retried at the next start: %s",
+                         self.repo_id, redact(str(error), self.token))
         finally:
             self.stop()
 

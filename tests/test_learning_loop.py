@@ -32,7 +32,7 @@ from training.promote import main as promote_main
 from training.publish import push_model
 
 MODEL_REPO, FEEDBACK_REPO = "loop/clean-or-messy", "loop/feedback"
-TRAIN_FLAGS = ["--epochs", "8", "--batch-size", "4", "--lr", "1e-3", "--no-export-onnx"]
+TRAIN_FLAGS = ["--epochs", "6", "--batch-size", "6", "--lr", "2e-3", "--no-export-onnx"]
 
 
 def train(tmp_path: Path, name: str, base_model: Path, *data: str | Path) -> Path:
