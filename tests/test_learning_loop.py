@@ -17,8 +17,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
 from gradio_client import Client, handle_file
+from PIL import Image
 
 from cleanmessy.feedback_sync import FeedbackSync
 from cleanmessy.labels import LABELS
@@ -104,8 +104,6 @@ def test_corrections_become_a_candidate_that_is_promoted_only_when_not_worse(hub
     near_copy = tmp_path / "messy" / "validation-copy.jpg"
     near_copy.parent.mkdir()
     shown = next((base / "validation" / "messy").glob("*.png"))
-    from PIL import Image
-
     Image.open(shown).resize((120, 100)).save(near_copy, quality=85)
     space_feedback, bot_feedback = tmp_path / "space-feedback", tmp_path / "bot-feedback"
     correct_through_the_space(current, space_feedback, tmp_path, range(500, 504), [near_copy])
@@ -124,7 +122,8 @@ def test_corrections_become_a_candidate_that_is_promoted_only_when_not_worse(hub
     capsys.readouterr()
     good = train(tmp_path, "good", tiny_model_dir, base, FEEDBACK_REPO)
     printed = capsys.readouterr().out
-    assert "24 train, 12 validation" not in printed and "dropped from train: 1 near-duplicate(s) of validation" in printed
+    assert "18 train, 12 validation images from 2 source(s); dropped from train: 1 near-duplicate(s) of " \
+           "validation photos, 0 near-duplicate(s) of other training photos" in printed
     good_card = (good / "README.md").read_text()
     assert f"| `{FEEDBACK_REPO}` | feedback dataset | 7 | 0 | 6 | 1 | 0 |" in good_card
     assert f"| `{base}` | image folder | 12 | 12 | 12 | 0 | 0 |" in good_card

@@ -109,3 +109,18 @@ def test_store_files_are_only_ever_added_or_appended(tmp_path):
     store.save(make_room_image(seed=6), MESSY, "clean", source="space")
     after = {p: p.read_bytes() for p in Path(tmp_path).rglob("*") if p.is_file()}
     assert first in after and all(after[p].startswith(data) for p, data in before.items())
+
+
+def test_scraper_push_of_a_feedback_folder_tells_the_truth(hub, tmp_path):
+    from scraper.push import push_dataset
+
+    store = FeedbackStore(tmp_path)
+    store.save(make_room_image(seed=7), MESSY, "clean", source="space")
+    store.save(make_room_image(messy=True, seed=8), MESSY, "messy", source="telegram")
+    push_dataset(tmp_path, "alice/pushed-feedback")
+    files = hub.files("alice/pushed-feedback", "dataset")
+    card = files["README.md"].decode()
+    assert "User corrections" in card and "python -m scraper scrape" not in card and "near-duplicates" not in card
+    assert "| clean | 0 | 1 | 1 |" in card and "| messy | 1 | 0 | 1 |" in card
+    assert sorted(name.split("/")[0] for name in files if name.endswith(".jpg")) == ["clean", "messy"]
+    assert any(name.startswith("records/") for name in files)

@@ -109,3 +109,15 @@ def test_revision_errors_are_one_clear_line(hub, tiny_model_dir, tmp_path):
         resolve_model(str(tiny_model_dir), "v1")
     assert split_revision("alice/model@v3") == ("alice/model", "v3")
     assert split_revision(str(tiny_model_dir)) == (str(tiny_model_dir), None)
+
+
+def test_the_bot_reads_model_revision_and_about_shows_it():
+    from bot import texts
+    from bot.config import BotConfig
+    from cleanmessy.model_info import ModelInfo
+    from cleanmessy.model_source import ServedModel
+
+    assert BotConfig.from_env({"TELEGRAM_TOKEN": "t", "MODEL_REVISION": "v3"}).model_revision == "v3"
+    assert BotConfig.from_env({"TELEGRAM_TOKEN": "t"}).model_revision is None
+    served = ServedModel("alice/com", "/cache/snapshots/0123456789abcdef", "v3", "0123456789abcdef")
+    assert texts.about_text(ModelInfo(served.describe())).startswith("Model: alice/com@v3 (commit 0123456789ab)")
