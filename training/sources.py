@@ -87,9 +87,11 @@ class MergedData:
 
     def summary(self) -> str:
         """One line for the log: sizes and what was dropped."""
+        unreadable = sum(source.unreadable for source in self.sources)
         return (f"{len(self.splits['train'])} train, {len(self.splits['validation'])} validation images from "
                 f"{len(self.sources)} source(s); dropped from train: {self.leaks} near-duplicate(s) of validation "
-                f"photos, {self.duplicates} near-duplicate(s) of other training photos")
+                f"photos, {self.duplicates} near-duplicate(s) of other training photos"
+                + (f", {unreadable} unreadable" if unreadable else ""))
 
     def card_table(self) -> str:
         """A markdown table of the sources for the model card."""
