@@ -4,7 +4,8 @@
 every ``FEEDBACK_PUSH_MINUTES`` and once more at interpreter exit. The folder is append-only
 (see :mod:`cleanmessy.feedback`), so a push can happen at any moment, and a process that
 dies between two pushes loses nothing on disk: the next process's first push (at start-up)
-uploads what is missing. After each push the dataset card is regenerated from every
+uploads what is missing (``create_commit`` compares each file with the repo's copy, so files
+already there are neither sent nor committed again). After each push the dataset card is regenerated from every
 records file in the repo (the Space's and the bot's), so its counts cover all of them.
 
 The Space and the bot only call :func:`start_feedback_sync` at start-up and

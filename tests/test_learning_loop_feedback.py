@@ -64,6 +64,11 @@ def test_a_crash_between_two_pushes_loses_nothing_written_to_disk(hub, tmp_path)
     card = files["README.md"].decode()
     assert "2 photos (2 corrections)" in card and "No user ids" in card
 
+    commits = len(hub.repo(repo, "dataset").commits)
+    again = FeedbackSync(folder, repo, every=60)  # another restart, with nothing new on disk
+    again.close()
+    assert len(hub.repo(repo, "dataset").commits) == commits  # unchanged files make no commit (the client compares)
+
 
 def test_two_processes_never_overwrite_each_others_records(tmp_path):
     space, bot = FeedbackStore(tmp_path), FeedbackStore(tmp_path)
