@@ -80,7 +80,7 @@ def test_the_comparison_replaces_an_earlier_one_in_the_card(tmp_path):
     assert text.startswith("# model\n") and "second" in text and "first" not in text
 
 
-def test_a_pinned_revision_serves_that_commit_and_rolls_back_by_tag(hub, tmp_path):
+def test_a_pinned_revision_serves_that_commit_and_rolls_back_by_tag(hub, tmp_path, monkeypatch):
     from huggingface_hub import HfApi
 
     repo, api = "pin/clean-or-messy", HfApi()
@@ -99,6 +99,13 @@ def test_a_pinned_revision_serves_that_commit_and_rolls_back_by_tag(hub, tmp_pat
         assert predictor.predict(photo) == Predictor.load(tmp_path / directory, threads=1).predict(photo)
         assert read_model_info(predictor.served).model_id == predictor.served.describe()
     assert resolve_model(repo).commit == hub.repo(repo).head  # unpinned follows main, and says which commit
+
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # a restart without network
+    assert resolve_model(repo, "v2").commit == tags["v2"]
+    with pytest.raises(ModelLoadError, match="HF_HUB_OFFLINE=1 is set and model repo .* is not in the local cache"):
+        resolve_model(repo, "v9")
 
 
 def test_revision_errors_are_one_clear_line(hub, tiny_model_dir, tmp_path):
