@@ -128,3 +128,29 @@ def test_the_bot_reads_model_revision_and_about_shows_it():
     assert BotConfig.from_env({"TELEGRAM_TOKEN": "t"}).model_revision is None
     served = ServedModel("alice/com", "/cache/snapshots/0123456789abcdef", "v3", "0123456789abcdef")
     assert texts.about_text(ModelInfo(served.describe())).startswith("Model: alice/com@v3 (commit 0123456789ab)")
+
+
+def test_gate_rates_are_compared_only_when_a_model_has_the_gate(tmp_path):
+    from types import SimpleNamespace
+
+    from training.promote import comparison_rows, gate_rates
+
+    class Gated:  # the predictor interface of a model with a "not a room" gate
+        gate = SimpleNamespace(info={"held_out_rooms_flagged": 0.02, "note": "text"})
+
+        def predict(self, image):
+            return SimpleNamespace(not_a_room=image.size[0] > 100)
+
+    paths = []
+    for index, size in enumerate([(96, 80), (96, 80), (96, 80), (128, 96)]):
+        make_distinct_room_image(seed=index).resize(size).save(path := tmp_path / f"{index}.png")
+        paths.append(path)
+    split = {"image": [{"bytes": None, "path": str(p)} for p in paths]}
+    assert gate_rates(SimpleNamespace(gate=None), split) == {}
+    rates = gate_rates(Gated(), split)
+    assert rates == {"not_a_room_eval_rooms_flagged": 0.25, "not_a_room_held_out_rooms_flagged": 0.02}
+
+    metrics = {"accuracy": 1.0, "correct": 2, "num_examples": 2, "macro_f1": 1.0, "expected_calibration_error": 0.1}
+    rows = comparison_rows(metrics | {"not_a_room_eval_rooms_flagged": 0.0}, metrics | rates)
+    assert rows[-1] == ("not a room eval rooms flagged", "0.000", "0.250")
+    assert len(comparison_rows(metrics, metrics | rates)) == 3  # only rates both models have are compared

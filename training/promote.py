@@ -6,7 +6,8 @@
 Both models classify the same fixed evaluation photos (the ``validation/`` split of ``--eval``,
 or every photo of a flat ``clean/`` + ``messy/`` folder, or a Hub dataset's validation split).
 Accuracy, macro F1 and calibration error (ECE) are printed side by side (with the "not a room"
-rates when both models' own evaluations have them) and written into the candidate's card
+rates when both models have that gate: the share of evaluation rooms it flags, and the gate's own
+measured rates) and written into the candidate's card
 (``README.md``) and ``eval/promotion.json``.
 
 The rule (evaluation sets are small, so it looks at the noise, on the same photos):
@@ -117,10 +118,25 @@ def score(model: str, revision: str | None, split) -> tuple[np.ndarray, dict, st
     predictor = Predictor.load(model, backend="eager", revision=revision)
     probabilities = predict_split(predictor, split)
     metrics = classification_metrics(list(split["label"]), probabilities, predictor.labels)
-    own = Path(predictor.served.path) / "eval" / "metrics.json"
-    if own.is_file():  # the "not a room" gate's rates come from the model's own evaluation (issue 11)
-        metrics.update({k: v for k, v in json.loads(own.read_text()).items() if k.startswith("not_a_room")})
+    metrics.update(gate_rates(predictor, split))
     return probabilities, metrics, predictor.served.describe(), Path(predictor.served.path)
+
+
+def gate_rates(predictor, split) -> dict[str, float]:
+    """For a model with a "not a room" gate: the share of the evaluation rooms it flags, and the gate's own
+    measured rates (numbers in its ``info``), each under a ``not_a_room_…`` key; ``{}`` without a gate."""
+    from cleanmessy.images import load_image
+    from training.data import encoded
+
+    gate = getattr(predictor, "gate", None)
+    if gate is None:
+        return {}
+    flagged = [predictor.predict(load_image(encoded(image))).not_a_room for image in split["image"]]
+    rates = {"not_a_room_eval_rooms_flagged": float(np.mean(flagged))}
+    for key, value in (getattr(gate, "info", None) or {}).items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            rates[f"not_a_room_{key}"] = float(value)
+    return rates
 
 
 def comparison_rows(current: dict, candidate: dict) -> list[tuple[str, str, str]]:
