@@ -89,10 +89,11 @@ class FeedbackStore:
         data = buffer.getvalue()
         digest = hashlib.sha256(data).hexdigest()
         path = self.root / label / f"{digest[:32]}.jpg"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".jpg.part")
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
+        if not path.exists():  # content-addressed: the same photo again is the same file, written once
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(f".{secrets.token_hex(4)}.part")
+            temporary.write_bytes(data)
+            os.replace(temporary, path)
         record = {
             "file": str(path.relative_to(self.root)),
             "sha256": digest,

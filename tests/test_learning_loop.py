@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -155,12 +156,15 @@ def test_corrections_become_a_candidate_that_is_promoted_only_when_not_worse(hub
            "TORCH_THREADS": "1", "HF_HUB_OFFLINE": "0"}
     process = subprocess.Popen([sys.executable, "space/app.py", "--port", str(port)], cwd=ROOT_DIR, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
     try:
-        deadline, line = time.monotonic() + 180, ""
-        while "is serving" not in line and time.monotonic() < deadline and process.poll() is None:
-            line = process.stdout.readline()
+        deadline = time.monotonic() + 180
+        while not any("is serving" in line for line in lines) and time.monotonic() < deadline:
+            assert process.poll() is None, "".join(lines)
+            time.sleep(0.5)
         served = f"{MODEL_REPO}@v2 (commit {tags['v2'][:12]})"
-        assert served in line, line
+        assert any(served in line and "is serving" in line for line in lines), "".join(lines)
         url = f"http://127.0.0.1:{port}"
         assert served in read_config_footer(url)
         photo = tmp_path / "space-500.jpg"
@@ -168,4 +172,4 @@ def test_corrections_become_a_candidate_that_is_promoted_only_when_not_worse(hub
         assert answer == Predictor.load(good, threads=1).predict(photo).to_dict()
     finally:
         process.terminate()
-        process.wait(timeout=60)
+    assert process.wait(timeout=60) == 0, "".join(lines)  # SIGTERM, as a Space is stopped: a clean shutdown
