@@ -154,3 +154,16 @@ def test_gate_rates_are_compared_only_when_a_model_has_the_gate(tmp_path):
     rows = comparison_rows(metrics | {"not_a_room_eval_rooms_flagged": 0.0}, metrics | rates)
     assert rows[-1] == ("not a room eval rooms flagged", "0.000", "0.250")
     assert len(comparison_rows(metrics, metrics | rates)) == 3  # only rates both models have are compared
+
+
+def test_help_documents_sources_leaks_and_the_promotion_rule():
+    from training.cli import build_parser as training_parser
+    from training.promote import build_parser as promote_parser
+
+    training_help = " ".join(training_parser().format_help().split())
+    assert "repeatable" in training_help and "feedback dataset" in training_help
+    assert "near-duplicate of a validation photo never goes into train" in training_help
+    promote_help = " ".join(promote_parser().format_help().split())
+    for phrase in ("--current REPO_OR_DIR[@REVISION]", "--eval DATA", "--push-to-hub REPO",
+                   "one-sided exact McNemar", "next free ``vN`` tag", "exit status is 1"):
+        assert phrase in promote_help, phrase

@@ -46,12 +46,18 @@ def positive(kind: type):
     return parse
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults after each flag's help, and the examples below it as written."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface, with defaults and help for every flag."""
     parser = argparse.ArgumentParser(
         prog="python -m training",
         description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="examples:\n" + __doc__.split("\n\n")[1] + "\n\n" + __doc__.split("\n\n")[2]
+               + "\n\nA new model replaces the served one only through `python -m training.promote` (see its --help).",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--data", required=True, action="append",
                         help="repeatable: image-folder directory, Hub dataset id (user/name), feedback folder "
