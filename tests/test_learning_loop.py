@@ -153,7 +153,8 @@ def test_corrections_become_a_candidate_that_is_promoted_only_when_not_worse(hub
     # 6. the Space started with MODEL_REVISION=v2 serves exactly that revision
     port = free_port()
     env = {**os.environ, "MODEL_ID": MODEL_REPO, "MODEL_REVISION": "v2", "FEEDBACK_DIR": str(tmp_path / "fb-v2"),
-           "TORCH_THREADS": "1", "HF_HUB_OFFLINE": "0"}
+           "FEEDBACK_REPO": "loop/feedback-v2", "FEEDBACK_PUSH_MINUTES": "60", "TORCH_THREADS": "1",
+           "HF_HUB_OFFLINE": "0"}
     process = subprocess.Popen([sys.executable, "space/app.py", "--port", str(port)], cwd=ROOT_DIR, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
@@ -168,8 +169,13 @@ def test_corrections_become_a_candidate_that_is_promoted_only_when_not_worse(hub
         url = f"http://127.0.0.1:{port}"
         assert served in read_config_footer(url)
         photo = tmp_path / "space-500.jpg"
-        answer = Client(url, verbose=False).predict(handle_file(photo), api_name="/predict")
+        client = Client(url, verbose=False)
+        answer = client.predict(handle_file(photo), api_name="/predict")
         assert answer == Predictor.load(good, threads=1).predict(photo).to_dict()
+        client.predict(handle_file(photo), api_name="/check")
+        client.predict(api_name="/feedback_right")
     finally:
         process.terminate()
-    assert process.wait(timeout=60) == 0, "".join(lines)  # SIGTERM, as a Space is stopped: a clean shutdown
+    assert process.wait(timeout=60) == 0, "".join(lines)  # SIGTERM, as a Space is stopped: a clean shutdown...
+    pushed = hub.files("loop/feedback-v2", "dataset")  # ...that pushed the feedback given since the last push
+    assert len([name for name in pushed if name.endswith(".jpg")]) == 1 and "README.md" in pushed

@@ -129,3 +129,30 @@ def test_scraper_push_of_a_feedback_folder_tells_the_truth(hub, tmp_path):
     assert "| clean | 0 | 1 | 1 |" in card and "| messy | 1 | 0 | 1 |" in card
     assert sorted(name.split("/")[0] for name in files if name.endswith(".jpg")) == ["clean", "messy"]
     assert any(name.startswith("records/") for name in files)
+
+
+def test_the_bot_process_pushes_its_feedback_when_stopped(hub, tiny_model_dir, tmp_path):
+    import signal
+
+    from tests.fakes.telegram import FakeTelegram, encode_image
+    from tests.test_bot_modes import bot_env, start_bot
+
+    with FakeTelegram() as fake:
+        env = bot_env(fake, tiny_model_dir, tmp_path) | {
+            "HF_HUB_OFFLINE": "0", "FEEDBACK_REPO": "alice/bot-feedback", "FEEDBACK_PUSH_MINUTES": "60"}
+        process, log = start_bot(["--mode", "polling"], env, tmp_path)
+        try:
+            fake.wait_for(lambda f: any(c.method == "getUpdates" for c in f.calls), 90)
+            fake.push(fake.update(message=fake.photo_message(encode_image(make_room_image(messy=True)))))
+            fake.wait_for(lambda f: f.sent("sendMessage"), 60)
+            reply_id = max(key[1] for key, message in fake.messages.items() if message.get("from", {}).get("is_bot"))
+            fake.push(fake.update(callback_query=fake.callback_query(fake.bot_message(42, reply_id), "wrong:0")))
+            fake.wait_for(lambda f: f.sent("answerCallbackQuery"), 60)
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+        finally:
+            process.kill()
+    assert process.returncode == 0, log.read_text()
+    files = hub.files("alice/bot-feedback", "dataset")
+    assert len([name for name in files if name.endswith(".jpg")]) == 1
+    assert "the Telegram bot: 1" in files["README.md"].decode()
