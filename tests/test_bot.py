@@ -21,8 +21,8 @@ from bot import texts
 from bot.app import build_application
 from bot.config import BotConfig
 from bot.logs import RedactingFilter, setup_logging
-from cleanmessy.feedback import read_feedback_records
 from cleanmessy.errors import CorruptImageError
+from cleanmessy.feedback import read_feedback_records
 from cleanmessy.images import load_image
 from cleanmessy.model_info import read_model_info
 from cleanmessy.predictor import Predictor
@@ -34,12 +34,6 @@ CHAT = 42
 @pytest.fixture(scope="module")
 def predictor(tiny_model_dir: Path) -> Predictor:
     return Predictor.load(tiny_model_dir, threads=1)
-
-
-@pytest.fixture
-def fake():
-    with FakeTelegram() as server:
-        yield server
 
 
 def make_config(fake: FakeTelegram, tmp_path: Path, **overrides) -> BotConfig:

@@ -25,8 +25,8 @@ from cleanmessy.feedback_sync import FeedbackSync
 from cleanmessy.labels import LABELS
 from cleanmessy.predictor import Predictor
 from tests.fakes.telegram import FakeTelegram, encode_image
-from tests.helpers import ROOT_DIR, make_distinct_room_image, write_image_folder
-from tests.space_helpers import free_port, running_space
+from tests.helpers import ROOT_DIR, free_port, make_distinct_room_image, write_image_folder
+from tests.space_helpers import running_space
 from tests.test_bot import make_config, tap
 from training.cli import main as train_main
 from training.promote import main as promote_main
