@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import shutil
 import sys
 import time
@@ -77,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "base, 16 for ViT): fewer tokens, faster serving, maybe less accurate. Default: "
                              "154 for the packaged base (cross-validated: as accurate as 224), else the base "
                              "image processor's crop (224)")
+    parser.add_argument("--streaming", action="store_true",
+                        help="stream the train split of a Hub dataset instead of downloading it (for data larger "
+                             "than memory or disk); each process of a multi-process run reads its own shards")
+    parser.add_argument("--steps", type=positive(int), default=None,
+                        help="optimiser steps with --streaming (default: epochs × the dataset's recorded size / "
+                             "(batch size × processes))")
     parser.add_argument("--validation-fraction", type=float, default=0.2,
                         help="share held out for validation when the data has no validation split")
     parser.add_argument("--export-onnx", action=argparse.BooleanOptionalAction, default=True,
@@ -131,6 +138,8 @@ def plan(args: argparse.Namespace):
     from training.finetune import Hyperparameters
     from training.packaged_base import default_resolution, resolve_base
 
+    if args.steps and not args.streaming:
+        raise CleanMessyError("--steps goes with --streaming; without it, training runs for --epochs")
     if not 0 < args.validation_fraction < 1:
         raise CleanMessyError(f"--validation-fraction must be between 0 and 1, got {args.validation_fraction}")
     base, base_description = resolve_base(args.base)
@@ -144,16 +153,39 @@ def plan(args: argparse.Namespace):
 
 
 def load_data(args: argparse.Namespace):
-    """Every ``--data`` merged into train and validation splits (:class:`training.sources.MergedData`)."""
+    """``(splits, train size, sources)``: every ``--data`` merged and de-duplicated (:mod:`training.sources`),
+    or with ``--streaming`` one Hub dataset whose train split is a stream (then ``sources`` is ``None``)."""
+    from training.data import example_count, load_streaming_data
     from training.sources import merge_sources
 
+    if args.streaming:
+        if len(args.data) != 1:
+            raise CleanMessyError("--streaming trains from one Hub dataset: give a single --data (merging sources "
+                                  "and dropping near-duplicates of validation photos need them on disk)")
+        splits = load_streaming_data(args.data[0])
+        train_size = example_count(splits["train"], args.data[0])
+        print(f"==> data: {args.data[0]}: {train_size} train (streamed), {len(splits['validation'])} validation "
+              "images", flush=True)
+        return splits, train_size, None
     merged = merge_sources(args.data, args.validation_fraction, args.seed)
     print(f"==> data: {merged.summary()}", flush=True)
-    return merged
+    return merged.splits, len(merged.splits["train"]), merged
 
 
-def train(splits, base: str, output: Path, params) -> Trained:
-    """Fine-tune, save into ``output`` and evaluate on the validation split (``output/eval/``)."""
+def streaming_steps(args: argparse.Namespace, train_size: int) -> int:
+    """Optimiser steps of a streamed run: ``--steps``, else epochs × photos ÷ (batch size × processes)."""
+    from training.distributed import world_size
+
+    return args.steps or max(1, math.ceil(train_size * args.epochs / (args.batch_size * world_size())))
+
+
+def train(splits, base: str, output: Path, params) -> Trained | None:
+    """Fine-tune, save into ``output`` and evaluate on the validation split (``output/eval/``).
+
+    In a multi-process run (torchrun) every process trains, and only the main one saves and
+    evaluates; the others get ``None``.
+    """
+    from training.distributed import is_main_process
     from training.evaluate import evaluate_model, summary
     from training.finetune import finetune
     from training.resolution import describe as describe_resolution
@@ -161,6 +193,8 @@ def train(splits, base: str, output: Path, params) -> Trained:
     started = time.perf_counter()
     model, processor, history = finetune(splits, base, output, params)
     seconds = time.perf_counter() - started
+    if not is_main_process():
+        return None
     resolution = describe_resolution(processor, model.config)
     print(f"==> input resolution: {resolution}", flush=True)
     save_model(model, processor, output)
@@ -180,8 +214,8 @@ def export_onnx(output: Path, validation) -> str:
 
 
 def write_card(args: argparse.Namespace, trained: Trained, base: str, base_description: str, params,
-               data, onnx_note: str | None) -> Path:
-    """The model card ``output/README.md``, every number from the evaluation; ``data`` is the merged sources."""
+               train_size: int, onnx_note: str | None, sources=None) -> Path:
+    """The model card ``output/README.md``, every number from the evaluation; ``sources``: the merged data."""
     from training.card import render_card
 
     dataset_id, dataset_name = dataset_identity(args.data[0]) if len(args.data) == 1 else (None, " + ".join(args.data))
@@ -193,22 +227,26 @@ def write_card(args: argparse.Namespace, trained: Trained, base: str, base_descr
         dataset_id=dataset_id,
         dataset_name=dataset_name,
         metrics=trained.metrics,
-        train_size=len(data.splits["train"]),
+        train_size=train_size,
         hyperparameters={**asdict(params), "resolution": trained.resolution, "base": base_description},
         train_seconds=trained.seconds,
         onnx_note=onnx_note,
-        sources_table=data.card_table(),
-        hub_datasets=[source.hub_id for source in data.sources if source.hub_id],
+        sources_table=sources.card_table() if sources else None,
+        hub_datasets=[source.hub_id for source in sources.sources if source.hub_id] if sources else None,
     )
 
 
 def run(args: argparse.Namespace) -> int:
     """Train, evaluate, write the card, export and push; print where everything is."""
     base, base_description, params = plan(args)
-    data = load_data(args)
-    trained = train(data.splits, base, args.output, params)
-    onnx_note = export_onnx(args.output, data.splits["validation"]) if args.export_onnx else None
-    card = write_card(args, trained, base, base_description, params, data, onnx_note)
+    splits, train_size, sources = load_data(args)
+    if args.streaming:
+        params.max_steps = streaming_steps(args, train_size)
+    trained = train(splits, base, args.output, params)
+    if trained is None:  # not the main process of a multi-process run: rank 0 publishes
+        return 0
+    onnx_note = export_onnx(args.output, splits["validation"]) if args.export_onnx else None
+    card = write_card(args, trained, base, base_description, params, train_size, onnx_note, sources)
     print(f"==> model: {args.output.resolve()}")
     print(f"==> card:  {card.resolve()}")
     print(f"==> plots: {(args.output / 'eval').resolve()}/*.png")
@@ -232,3 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: nothing was pushed; the output directory may hold a partial model", file=sys.stderr)
         return 130
+    finally:
+        from training.distributed import wait_for_everyone
+
+        wait_for_everyone()  # the other processes of a torchrun wait here until rank 0 has published
