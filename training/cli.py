@@ -80,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "image processor's crop (224)")
     parser.add_argument("--streaming", action="store_true",
                         help="stream the train split of a Hub dataset instead of downloading it (for data larger "
-                             "than memory or disk); each process of a multi-process run reads its own shards")
+                             "than memory or disk); each process of a multi-process run reads its own shards. "
+                             "One --data only: a stream is not merged with other sources nor checked for "
+                             "near-duplicates of validation photos")
     parser.add_argument("--steps", type=positive(int), default=None,
                         help="optimiser steps with --streaming (default: epochs × the dataset's recorded size / "
                              "(batch size × processes))")
