@@ -16,8 +16,9 @@ import os
 from pathlib import Path
 from typing import BinaryIO, Union
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageMode, ImageOps, UnidentifiedImageError
 
+from cleanmessy import settings
 from cleanmessy.errors import (
     CorruptImageError,
     EmptyImageError,
@@ -28,10 +29,10 @@ from cleanmessy.errors import (
 
 ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, BinaryIO, Image.Image]
 
-DEFAULT_MAX_BYTES = int(os.environ.get("MAX_IMAGE_BYTES", 20 * 1024 * 1024))
+DEFAULT_MAX_BYTES = settings.max_image_bytes()
 """Largest encoded file accepted (env ``MAX_IMAGE_BYTES``, default 20 MB: Telegram's download cap)."""
 
-DEFAULT_MAX_PIXELS = int(os.environ.get("MAX_IMAGE_PIXELS", 40_000_000))
+DEFAULT_MAX_PIXELS = settings.max_image_pixels()
 """Largest decoded size accepted (env ``MAX_IMAGE_PIXELS``, default 40 MP), against decompression bombs."""
 
 DEFAULT_MIN_SIDE = 32
@@ -40,6 +41,17 @@ DEFAULT_MIN_SIDE = 32
 # We enforce our own pixel limit before decoding; Pillow's global guard stays on as a backstop.
 Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, DEFAULT_MAX_PIXELS)
 
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+"""The only Pillow plugins that ever see untrusted bytes; ICO, ICNS, EPS, PSD and the rest are refused unparsed."""
+_ACCEPTED_TEXT = "JPEG, PNG, WebP, GIF, BMP or TIFF"
+
+DECODE_BYTES_PER_PIXEL = 6
+"""Decoding may need at most this many bytes per allowed pixel (240 MB at 40 MP): Pillow's buffer plus the codec's own."""
+
+MAX_JPEG_SCANS = 256
+"""A progressive JPEG is decoded scan by scan; thousands of tiny scans would take minutes. Real files have about 10."""
+
+_DAMAGED = "the image is damaged or truncated: please send it again"
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1", b"avif")
 
 
@@ -95,10 +107,11 @@ def to_rgb(image: Image.Image) -> Image.Image:
         # Scale high bit depth to 8 bits by the actual range instead of clipping.
         import numpy as np
 
-        array = np.asarray(image, dtype=np.float64)
-        low, high = float(array.min()), float(array.max())
-        scaled = (array - low) / (high - low) * 255.0 if high > low else np.zeros_like(array)
-        return Image.fromarray(scaled.astype("uint8"), "L").convert("RGB")
+        low, high = image.getextrema()
+        array = np.asarray(image, dtype=np.float32)  # float32, in place: 4 bytes a pixel, not 8 per step
+        array -= low
+        array *= 255.0 / (high - low) if high > low else 0.0
+        return Image.fromarray(array.astype(np.uint8), "L").convert("RGB")
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
@@ -107,6 +120,97 @@ def to_rgb(image: Image.Image) -> Image.Image:
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
     return image.convert("RGB")
+
+
+def _matches(accept, prefix: bytes) -> bool:
+    try:
+        result = accept(prefix)
+    except Exception:  # noqa: BLE001  (a signature check that cannot read the prefix did not match it)
+        return False
+    return bool(result) and not isinstance(result, str)  # a string is Pillow's "maybe" warning
+
+
+def _unidentified(data: bytes) -> ImageError:
+    """Why Pillow could not open ``data``: an accepted format's signature means damage, another format's is unsupported."""
+    prefix = data[:16].ljust(16, b"\x00")  # some signature checks unpack a fixed width
+    Image.init()  # registers every plugin's signature check; only the checks run, nothing is decoded
+    for name, (_, accept) in Image.OPEN.items():
+        if accept is not None and _matches(accept, prefix):
+            if name in ACCEPTED_FORMATS:
+                return CorruptImageError(_DAMAGED)
+            return NotAnImageError(f"{name} images are not supported: please send a {_ACCEPTED_TEXT}")
+    return NotAnImageError(f"this file is not an image ({_ACCEPTED_TEXT} expected)")
+
+
+def _open(data: bytes, max_pixels: int) -> ImageFile.ImageFile:
+    """Identify ``data`` among the accepted formats only: no other Pillow plugin ever parses it."""
+    if len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        raise NotAnImageError(f"HEIC/AVIF photos are not supported: please send a {_ACCEPTED_TEXT}")
+    try:
+        return Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    except Image.DecompressionBombError as error:
+        raise ImageTooLargeError(f"image too large: limit {_megapixels(max_pixels)}") from error
+    except UnidentifiedImageError as error:
+        raise _unidentified(data) from error
+    except MemoryError as error:
+        raise ImageTooLargeError(f"image too large: limit {_megapixels(max_pixels)}") from error
+    except ValueError as error:
+        if "MAX_TEXT" in str(error):  # PngImagePlugin's caps on inflated text and ICC chunks
+            raise ImageTooLargeError("image metadata too large: its text or colour profile inflates past 1 MB") from error
+        raise CorruptImageError(_DAMAGED) from error
+    except Exception as error:  # noqa: BLE001  (any parser failure on untrusted bytes is damage, never a crash)
+        raise CorruptImageError(_DAMAGED) from error
+
+
+def _pixel_bytes(mode: str) -> int:
+    """Bytes Pillow stores per pixel in ``mode``: multi-band modes take 4, single bands their item size."""
+    try:
+        descriptor = ImageMode.getmode(mode)
+    except KeyError:
+        return 4
+    if len(descriptor.bands) > 1:
+        return 4
+    return 1 if descriptor.typestr[-2:] in ("b1", "u1") else int(descriptor.typestr[-1])
+
+
+def _tag(image: Image.Image, tag: int, default: int = 0) -> int:
+    value = getattr(image, "tag_v2", {}).get(tag, default)
+    return int(value[0] if isinstance(value, tuple) else value)
+
+
+def _decode_bytes(image: ImageFile.ImageFile) -> int:
+    """Upper bound on the memory Pillow and its codec allocate to decode ``image``'s first frame."""
+    width, height = image.size
+    pixels = width * height
+    total = pixels * _pixel_bytes(image.mode)
+    if image.format in ("JPEG", "MPO") and ("progressive" in image.info or "progression" in image.info):
+        # libjpeg keeps every DCT coefficient (2 bytes) of every component until the last scan.
+        layers = getattr(image, "layer", None) or [("", 1, 1, 0)] * len(image.getbands())
+        h_max = max(layer[1] for layer in layers) or 1
+        v_max = max(layer[2] for layer in layers) or 1
+        total += sum(pixels * layer[1] * layer[2] // (h_max * v_max) for layer in layers) * 2
+    elif image.format == "TIFF":
+        samples = _tag(image, 277, 1)
+        bits = _tag(image, 258, 8)
+        tile = _tag(image, 322) * _tag(image, 323)  # libtiff holds one whole tile, whatever the image size
+        total += tile * samples * max(1, bits // 8)
+        if _tag(image, 259, 1) in (6, 7) or _tag(image, 262) == 6:  # JPEG / YCbCr: read through an RGBA raster
+            total += pixels * 4
+    elif image.format == "WEBP":
+        total += pixels * 4  # libwebp decodes into its own RGBA buffer first
+    return total
+
+
+def _check_decodable(image: ImageFile.ImageFile, data: bytes, max_pixels: int) -> None:
+    """Refuse, from the headers alone, what would cost too much memory or time to decode."""
+    budget = max_pixels * DECODE_BYTES_PER_PIXEL
+    needed = _decode_bytes(image)
+    if needed > budget:
+        raise ImageTooLargeError(
+            f"image too large to decode: needs {_megabytes(needed)}, limit {_megabytes(budget)}"
+        )
+    if image.format in ("JPEG", "MPO") and data.count(b"\xff\xda") > MAX_JPEG_SCANS:
+        raise CorruptImageError(f"the image has over {MAX_JPEG_SCANS} scans: please send it re-saved")
 
 
 def decode(
@@ -118,30 +222,29 @@ def decode(
 ) -> Image.Image:
     """Decode encoded bytes into an upright RGB image (first frame of animations).
 
+    Only :data:`ACCEPTED_FORMATS` are parsed. The pixel limit, and the memory the first
+    frame's decoder will need, are checked from the headers before any pixel is allocated.
+    Every failure is an ``ImageError`` whose message a user can act on.
+
     With ``size_hint``, a JPEG may be decoded at 1/2, 1/4 or 1/8 scale (Pillow's ``draft``,
     done in the DCT, so it is faster and smooths like a box filter) as long as both sides stay
     at least ``size_hint`` pixels. The model resizes to about that size anyway.
     """
-    if len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
-        raise NotAnImageError("HEIC/AVIF photos are not supported: please send a JPEG or PNG")
-    try:
-        image = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as error:
-        raise ImageTooLargeError(f"image too large: limit {_megapixels(max_pixels)}") from error
-    except (UnidentifiedImageError, ValueError) as error:
-        raise NotAnImageError("this file is not an image (JPEG, PNG, WebP, GIF, BMP or TIFF expected)") from error
-    except (OSError, SyntaxError, EOFError) as error:  # e.g. a JPEG cut off inside its header
-        raise CorruptImageError("the image is damaged or truncated: please send it again") from error
+    image = _open(data, max_pixels)
     check_size(image.size, max_pixels=max_pixels, min_side=min_side)
+    _check_decodable(image, data, max_pixels)
     try:
         if size_hint and image.format == "JPEG":
             image.draft("RGB", (size_hint, size_hint))
-        image.seek(0)
         image.load()
         ImageOps.exif_transpose(image, in_place=True)  # a copy otherwise, even when upright
-    except (OSError, SyntaxError, ValueError, EOFError) as error:
-        raise CorruptImageError("the image is damaged or truncated: please send it again") from error
-    return to_rgb(image)
+        return to_rgb(image)
+    except Image.DecompressionBombError as error:
+        raise ImageTooLargeError(f"image too large: limit {_megapixels(max_pixels)}") from error
+    except MemoryError as error:
+        raise ImageTooLargeError("image too large to decode") from error
+    except Exception as error:  # noqa: BLE001  (any decoder failure on untrusted bytes is damage, never a crash)
+        raise CorruptImageError(_DAMAGED) from error
 
 
 def load_image(

@@ -9,6 +9,8 @@
 | ``ORT_THREADS``     | ``TORCH_THREADS``        | onnxruntime intra-op threads for the onnx backends    |
 | ``PREDICTOR_BACKEND``| ``auto``                | eager, onnx, onnx-fp32, onnx-int8 or auto (int8 ONNX if the model has it) |
 | ``FEEDBACK_DIR``    | ``feedback``             | where 👍/👎 feedback is stored (image-folder layout)    |
+| ``MAX_IMAGE_BYTES`` | 20 MB                    | largest encoded image accepted (Telegram's download cap) |
+| ``MAX_IMAGE_PIXELS``| 40 MP                    | largest decoded image accepted, checked from the header |
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import os
 DEFAULT_MODEL_DIR = "models/clean-or-messy"
 DEFAULT_UNSURE_THRESHOLD = 0.65
 DEFAULT_FEEDBACK_DIR = "feedback"
+DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024
+DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
 
 
 def model_id() -> str:
@@ -56,3 +60,13 @@ def predictor_backend() -> str:
 def feedback_dir() -> str:
     """Folder where user feedback is written (``$FEEDBACK_DIR``)."""
     return os.environ.get("FEEDBACK_DIR") or DEFAULT_FEEDBACK_DIR
+
+
+def max_image_bytes() -> int:
+    """Largest encoded image accepted, in bytes (``$MAX_IMAGE_BYTES``, default 20 MB: Telegram's download cap)."""
+    return int(os.environ.get("MAX_IMAGE_BYTES") or DEFAULT_MAX_IMAGE_BYTES)
+
+
+def max_image_pixels() -> int:
+    """Largest image accepted, in pixels (``$MAX_IMAGE_PIXELS``, default 40 MP), checked before decoding."""
+    return int(os.environ.get("MAX_IMAGE_PIXELS") or DEFAULT_MAX_IMAGE_PIXELS)
