@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import logging
 import os
@@ -10,6 +11,9 @@ import re
 import sys
 from urllib.parse import urlparse
 
+from telegram.error import InvalidToken, TelegramError
+
+from bot import webhook
 from bot.app import build_application
 from bot.config import BotConfig, ConfigError, parse_rate_limit
 from bot.logs import setup_logging
@@ -79,15 +83,20 @@ def main(argv: list[str] | None = None) -> int:
     # collection, including the interpreter's final ones (1-2 s at exit otherwise).
     gc.freeze()
     logger.info("bot starting: mode %s, model %s", args.mode, config.model_id)
-    if args.mode == "polling":
-        application.run_polling()
-    else:
-        application.run_webhook(
-            listen=args.listen,
-            port=args.port,
-            url_path=urlparse(args.url).path.lstrip("/"),
-            webhook_url=args.url,
-            secret_token=config.webhook_secret,
-        )
+    try:
+        if args.mode == "polling":
+            application.run_polling()
+        else:
+            asyncio.run(webhook.serve(
+                application, listen=args.listen, port=args.port, url_path=urlparse(args.url).path,
+                webhook_url=args.url, secret=config.webhook_secret, max_bytes=config.max_update_bytes,
+            ))
+    except InvalidToken:  # its message quotes the token: never pass it on
+        logger.error("cannot start: the Bot API at %s rejected the token: check TELEGRAM_TOKEN and TELEGRAM_API_URL",
+                     config.api_url)
+        return 1
+    except TelegramError as error:
+        logger.error("cannot start: the Bot API failed: %s: %s", type(error).__name__, error)
+        return 1
     logger.info("bot stopped")
     return 0

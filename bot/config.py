@@ -12,6 +12,7 @@
 | ``BOT_ALBUM_WAIT``        | ``--album-wait``   | ``1.0``                   | seconds to collect an album's photos before answering |
 | ``MAX_IMAGE_BYTES``       | ``--max-bytes``    | 20 MB                     | largest photo accepted (Telegram's own cap is 20 MB) |
 | ``TORCH_THREADS``         | ``--threads``      | cores / max concurrent    | CPU threads per classification (so they never oversubscribe the CPU) |
+| ``BOT_MAX_UPDATE_BYTES``  | (env only)         | 1 MB                      | webhook/serverless: larger request bodies get 400 unread |
 | ``LOG_LEVEL``             | ``--log-level``    | ``INFO``                  | logging level                                        |
 """
 
@@ -28,12 +29,27 @@ DEFAULT_API_URL = "https://api.telegram.org"
 DEFAULT_RATE_LIMIT = "10/60"
 DEFAULT_MAX_CONCURRENT = 2
 DEFAULT_ALBUM_WAIT = 1.0
+DEFAULT_MAX_UPDATE_BYTES = 1024 * 1024
+"""Telegram's updates are a few kB (a 4096-character text with entities and a quoted message stays far under this)."""
 TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024
 """Bots cannot download files larger than this through the public Bot API (``getFile``)."""
 
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable or flag to fix."""
+
+
+def max_update_bytes(environ: dict[str, str] | None = None) -> int:
+    """Largest webhook body read as an update (``BOT_MAX_UPDATE_BYTES``, default 1 MB)."""
+    env = os.environ if environ is None else environ
+    value = env.get("BOT_MAX_UPDATE_BYTES")
+    try:
+        limit = int(value) if value else DEFAULT_MAX_UPDATE_BYTES
+    except ValueError:
+        raise ConfigError(f"BOT_MAX_UPDATE_BYTES must be a whole number of bytes, got {value!r}") from None
+    if limit < 1024:
+        raise ConfigError(f"BOT_MAX_UPDATE_BYTES must be at least 1024, got {limit}")
+    return limit
 
 
 def parse_rate_limit(text: str) -> tuple[int, float]:
@@ -63,6 +79,7 @@ class BotConfig:
     album_wait: float = DEFAULT_ALBUM_WAIT
     max_bytes: int = DEFAULT_MAX_BYTES
     threads: int | None = None
+    max_update_bytes: int = DEFAULT_MAX_UPDATE_BYTES
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "BotConfig":
@@ -81,6 +98,7 @@ class BotConfig:
             "album_wait": float(env.get("BOT_ALBUM_WAIT") or DEFAULT_ALBUM_WAIT),
             "max_bytes": int(env.get("MAX_IMAGE_BYTES") or DEFAULT_MAX_BYTES),
             "threads": int(env["TORCH_THREADS"]) if env.get("TORCH_THREADS") else None,
+            "max_update_bytes": max_update_bytes(env),
         }
         values.update({key: value for key, value in overrides.items() if value is not None})
         config = cls(**values)
