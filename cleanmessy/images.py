@@ -12,7 +12,9 @@ training, the Space and the bot decode and convert images identically.
 from __future__ import annotations
 
 import io
+import logging
 import os
+import struct
 from pathlib import Path
 from typing import BinaryIO, Union
 
@@ -26,6 +28,8 @@ from cleanmessy.errors import (
     ImageTooSmallError,
     NotAnImageError,
 )
+
+logger = logging.getLogger(__name__)
 
 ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, BinaryIO, Image.Image]
 
@@ -108,9 +112,10 @@ def to_rgb(image: Image.Image) -> Image.Image:
         import numpy as np
 
         low, high = image.getextrema()
-        array = np.asarray(image, dtype=np.float32)  # float32, in place: 4 bytes a pixel, not 8 per step
+        array = np.array(image, dtype=np.float32)  # a writable float32 copy, scaled in place: 4 bytes a pixel
         array -= low
         array *= 255.0 / (high - low) if high > low else 0.0
+        np.rint(array, out=array)
         return Image.fromarray(array.astype(np.uint8), "L").convert("RGB")
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
@@ -120,6 +125,14 @@ def to_rgb(image: Image.Image) -> Image.Image:
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
     return image.convert("RGB")
+
+
+def _damaged(error: Exception) -> CorruptImageError:
+    """The user-facing error for a decoder failure; the unusual kinds are logged, since they may be our bug."""
+    expected = isinstance(error, (OSError, SyntaxError, ValueError, EOFError, struct.error))
+    logger.log(logging.DEBUG if expected else logging.WARNING, "image refused as damaged: %s: %s",
+               type(error).__name__, error)
+    return CorruptImageError(_DAMAGED)
 
 
 def _matches(accept, prefix: bytes) -> bool:
@@ -159,7 +172,7 @@ def _open(data: bytes, max_pixels: int) -> ImageFile.ImageFile:
             raise ImageTooLargeError("image metadata too large: its text or colour profile inflates past 1 MB") from error
         raise CorruptImageError(_DAMAGED) from error
     except Exception as error:  # noqa: BLE001  (any parser failure on untrusted bytes is damage, never a crash)
-        raise CorruptImageError(_DAMAGED) from error
+        raise _damaged(error) from error
 
 
 def _pixel_bytes(mode: str) -> int:
@@ -244,7 +257,7 @@ def decode(
     except MemoryError as error:
         raise ImageTooLargeError("image too large to decode") from error
     except Exception as error:  # noqa: BLE001  (any decoder failure on untrusted bytes is damage, never a crash)
-        raise CorruptImageError(_DAMAGED) from error
+        raise _damaged(error) from error
 
 
 def load_image(
