@@ -183,6 +183,8 @@ def corpus() -> Iterator[Case]:
         ("png-itxt-compressed", lambda: png(64, 64, extra=png_chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x01\x00\x00\x00" + zeros_deflated(4 << 20))), ImageTooLargeError),
         ("png-iccp-bomb", lambda: png(64, 64, extra=png_chunk(b"iCCP", b"icc\x00\x00" + zeros_deflated(8 << 20))), ImageTooLargeError),
         ("png-36mp-zeros", lambda: png(6000, 6000), None),
+        ("png-rgba-39mp-truncated", lambda: png(6300, 6300, colour=6, idat=zeros_deflated(6300 * (1 + 6300 * 4))[:60000]),
+         CorruptImageError),  # the costliest refusal: the whole RGBA buffer exists when the data runs out
         ("png-rgba16-small", lambda: png(300, 200, depth=16, colour=6), None),
         ("png-idat-garbage", lambda: png(2000, 2000, idat=b"\x78\x9c" + bytes(range(256)) * 4), CorruptImageError),
         # GIF: frames that claim more than the screen, many frames.
