@@ -100,8 +100,7 @@ async def serve(application: Application, *, listen: str, port: int, url_path: s
             await application.post_init(application)
         await application.bot.set_webhook(url=webhook_url, secret_token=secret)
         await application.start()
-        server = tornado.httpserver.HTTPServer(tornado.web.Application(routes), max_body_size=max_bytes,
-                                               xheaders=True)
+        server = tornado.httpserver.HTTPServer(tornado.web.Application(routes), max_body_size=max_bytes)
         server.listen(port, listen)
         logger.info("webhook server listening on %s:%d/%s", listen, port, url_path.strip("/"))
         try:
