@@ -24,6 +24,7 @@ from cleanmessy import settings
 from cleanmessy.errors import (
     CorruptImageError,
     EmptyImageError,
+    ImageError,
     ImageTooLargeError,
     ImageTooSmallError,
     NotAnImageError,
@@ -187,8 +188,12 @@ def _pixel_bytes(mode: str) -> int:
 
 
 def _tag(image: Image.Image, tag: int, default: int = 0) -> int:
+    """A TIFF tag's (first) value as an int; ``default`` when it is missing or not a number."""
     value = getattr(image, "tag_v2", {}).get(tag, default)
-    return int(value[0] if isinstance(value, tuple) else value)
+    try:
+        return int(value[0] if isinstance(value, tuple) else value)
+    except (TypeError, ValueError, IndexError, ZeroDivisionError):
+        return default
 
 
 def _decode_bytes(image: ImageFile.ImageFile) -> int:
@@ -245,13 +250,15 @@ def decode(
     """
     image = _open(data, max_pixels)
     check_size(image.size, max_pixels=max_pixels, min_side=min_side)
-    _check_decodable(image, data, max_pixels)
     try:
+        _check_decodable(image, data, max_pixels)
         if size_hint and image.format == "JPEG":
             image.draft("RGB", (size_hint, size_hint))
         image.load()
         ImageOps.exif_transpose(image, in_place=True)  # a copy otherwise, even when upright
         return to_rgb(image)
+    except ImageError:
+        raise
     except Image.DecompressionBombError as error:
         raise ImageTooLargeError(f"image too large: limit {_megapixels(max_pixels)}") from error
     except MemoryError as error:

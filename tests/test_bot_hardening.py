@@ -208,10 +208,11 @@ def test_webhook_mode_answers_403_400_and_200_as_documented(fake, tiny_model_dir
     env = env_for(fake, tiny_model_dir, tmp_path, token=fake.token, api_url=fake.url)
     env["BOT_MAX_UPDATE_BYTES"] = "65536"
     log = tmp_path / "bot.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "--mode", "webhook", "--listen", "127.0.0.1", "--port", str(port),
-         "--url", "https://bot.example.test/hook"], cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-    )
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "--mode", "webhook", "--listen", "127.0.0.1", "--port", str(port),
+             "--url", "https://bot.example.test/hook"], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}/hook"
 
     def post(body: bytes, secret: str | None, content_type: str = "application/json") -> int:
