@@ -53,8 +53,9 @@ _ACCEPTED_TEXT = "JPEG, PNG, WebP, GIF, BMP or TIFF"
 DECODE_BYTES_PER_PIXEL = 6
 """Decoding may need at most this many bytes per allowed pixel (240 MB at 40 MP): Pillow's buffer plus the codec's own."""
 
-MAX_JPEG_SCANS = 256
-"""A progressive JPEG is decoded scan by scan; thousands of tiny scans would take minutes. Real files have about 10."""
+MAX_JPEG_SCAN_PIXELS = 2_000_000_000
+"""Scans × pixels a JPEG may ask for. Each scan is a pass over the whole image (about 2.3 ns a pixel here), so
+250 tiny scans over 25 MP took 14 s; real progressive files have about 10 scans (a 34 MP one may have 58)."""
 
 _DAMAGED = "the image is damaged or truncated: please send it again"
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1", b"avif")
@@ -196,13 +197,34 @@ def _tag(image: Image.Image, tag: int, default: int = 0) -> int:
         return default
 
 
-def _decode_bytes(image: ImageFile.ImageFile) -> int:
+def jpeg_scans(data: bytes) -> int:
+    """How many scans (SOS markers) a JPEG holds, counted from its first scan, so an EXIF thumbnail does not count.
+
+    The header segments before the first scan are skipped by their lengths; after it, entropy-coded
+    data cannot contain the marker (0xFF is always stuffed), so counting it is exact enough.
+    """
+    position = 2
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            break
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker == 0xDA:
+            return 1 + data.count(b"\xff\xda", position + 2)
+        position += 2 + int.from_bytes(data[position + 2:position + 4], "big")
+    return data.count(b"\xff\xda")
+
+
+def _decode_bytes(image: ImageFile.ImageFile, scans: int) -> int:
     """Upper bound on the memory Pillow and its codec allocate to decode ``image``'s first frame."""
     width, height = image.size
     pixels = width * height
     total = pixels * _pixel_bytes(image.mode)
-    if image.format in ("JPEG", "MPO") and ("progressive" in image.info or "progression" in image.info):
-        # libjpeg keeps every DCT coefficient (2 bytes) of every component until the last scan.
+    if image.format in ("JPEG", "MPO") and (scans > 1 or "progressive" in image.info or "progression" in image.info):
+        # With more than one scan (progressive, or sequential with one scan per component), libjpeg
+        # keeps every DCT coefficient (2 bytes) of every component until the last scan.
         layers = getattr(image, "layer", None) or [("", 1, 1, 0)] * len(image.getbands())
         h_max = max(layer[1] for layer in layers) or 1
         v_max = max(layer[2] for layer in layers) or 1
@@ -221,14 +243,15 @@ def _decode_bytes(image: ImageFile.ImageFile) -> int:
 
 def _check_decodable(image: ImageFile.ImageFile, data: bytes, max_pixels: int) -> None:
     """Refuse, from the headers alone, what would cost too much memory or time to decode."""
+    scans = jpeg_scans(data) if image.format in ("JPEG", "MPO") else 1
     budget = max_pixels * DECODE_BYTES_PER_PIXEL
-    needed = _decode_bytes(image)
+    needed = _decode_bytes(image, scans)
     if needed > budget:
         raise ImageTooLargeError(
             f"image too large to decode: needs {_megabytes(needed)}, limit {_megabytes(budget)}"
         )
-    if image.format in ("JPEG", "MPO") and data.count(b"\xff\xda") > MAX_JPEG_SCANS:
-        raise CorruptImageError(f"the image has over {MAX_JPEG_SCANS} scans: please send it re-saved")
+    if scans * image.size[0] * image.size[1] > MAX_JPEG_SCAN_PIXELS:
+        raise ImageTooLargeError(f"image too large to decode: {scans} scans of {_megapixels(image.size[0] * image.size[1])}")
 
 
 def decode(

@@ -137,6 +137,20 @@ def jpeg_claiming(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def jpeg_with_scans(side: int, copies: int) -> bytes:
+    """A flat progressive JPEG whose last scan is repeated ``copies`` times: each repeat is another pass over every pixel."""
+    data = encoded(Image.new("RGB", (side, side), (120, 130, 140)), "JPEG", progressive=True)
+    last_scan = data[data.rindex(b"\xff\xda"):-2]
+    return data[:-2] + last_scan * copies + b"\xff\xd9"
+
+
+def jpeg_with_thumbnail_markers() -> bytes:
+    """A baseline JPEG with an APP1 segment full of scan markers (as an EXIF thumbnail has): still one scan."""
+    data = encoded(Image.new("RGB", (96, 80), (10, 20, 30)), "JPEG")
+    payload = b"Exif\x00\x00" + b"\xff\xda" * 600
+    return data[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + data[2:]
+
+
 def bmp_claiming(width: int, height: int, bits: int = 24) -> bytes:
     """A BMP header for ``width`` × ``height`` with (almost) no pixel data."""
     info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, bits, 0, 0, 2835, 2835, 0, 0)
@@ -206,6 +220,8 @@ def corpus() -> Iterator[Case]:
         ("jpeg-claims-65000sq", lambda: jpeg_claiming(65000, 65000), ImageTooLargeError),
         ("jpeg-claims-9000x5000", lambda: jpeg_claiming(9000, 5000), ImageTooLargeError),
         ("jpeg-claims-6000sq", lambda: jpeg_claiming(6000, 6000), ANY),
+        ("jpeg-600-scans-4mp", lambda: jpeg_with_scans(2000, 600), ImageTooLargeError),
+        ("jpeg-thumbnail-markers", jpeg_with_thumbnail_markers, None),
         ("bmp-claims-10gp", lambda: bmp_claiming(100_000, 100_000), ImageTooLargeError),
         ("bmp-claims-negative", lambda: bmp_claiming(-64, 64), ImageError),
         ("bmp-claims-6000sq", lambda: bmp_claiming(6000, 6000), CorruptImageError),
