@@ -7,9 +7,9 @@
 (403 when missing or wrong, before anything is loaded or decoded), caps the body at
 ``BOT_MAX_UPDATE_BYTES``, then runs that one update through the same handlers as
 polling and webhook mode, to completion, and answers 200 (see :mod:`bot.updates` for
-400 and for updates that fail: they are logged and answered 200, never retried). The model, the ``Application`` and its HTTP connections are created on the
-first request and kept at module level, so warm invocations pay only for the
-update. They live on one event loop in a background thread, so hosts that call
+400 and for updates that fail: they are logged and answered 200, never retried). The
+model, the ``Application`` and its HTTP connections are created on the first request
+and kept at module level, so warm invocations pay only for the update. They live on one event loop in a background thread, so hosts that call
 ``handle`` from several threads at once (Cloud Functions gen2, Cloud Run) are fine.
 
 Adapters for common hosts: :func:`lambda_handler` (AWS Lambda function URL / API
@@ -140,6 +140,8 @@ def lambda_handler(event: dict, context: object = None) -> dict:
         return _response(403, "forbidden")
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
+        if not isinstance(body, str) or len(body) > max_update_bytes() * 4 // 3 + 4:
+            return _response(400, "not a Telegram update")
         try:
             body = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError, TypeError):
