@@ -48,6 +48,9 @@ class RedactingFilter(logging.Filter):
         record.msg, record.args = self.redact(message), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
+        # Only the redacted text travels on: a formatter that would render the exception itself
+        # (a host's JSON formatter, an error tracker) finds no exception object to leak from.
+        record.exc_info = None
         if record.exc_text:
             record.exc_text = self.redact(record.exc_text)
         if record.stack_info:

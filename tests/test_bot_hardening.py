@@ -336,3 +336,27 @@ def test_secret_check_tolerates_any_headers():
     for headers in (None, {}, [], "x", {1: 2}, {"x-telegram-bot-api-secret-token": None},
                     {"X-Telegram-Bot-Api-Secret-Token": "é" * 300}, {"X-TELEGRAM-BOT-API-SECRET-TOKEN": SECRET}):
         assert updates.secret_matches(headers, SECRET) is (headers == {"X-TELEGRAM-BOT-API-SECRET-TOKEN": SECRET})
+
+
+def test_redaction_survives_split_writes_and_formatters_that_render_the_exception():
+    import io
+    import logging
+
+    from bot.logs import RedactingFilter, RedactingStream
+
+    redacting = RedactingFilter([WRONG_TOKEN])
+    sink = io.StringIO()
+    stream = RedactingStream(sink, redacting)
+    stream.write("start " + WRONG_TOKEN[:10])
+    stream.write(WRONG_TOKEN[10:] + " end\npartial " + WRONG_TOKEN)
+    stream.flush()
+    assert sink.getvalue() == "start [REDACTED] end\npartial [REDACTED]"
+
+    try:
+        raise ValueError(f"token {WRONG_TOKEN}")
+    except ValueError as error:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed: %s", (error,), (type(error), error, None))
+    redacting.filter(record)
+    assert record.exc_info is None  # nothing left for a custom formatter to render unredacted
+    assert WRONG_TOKEN not in record.getMessage() and WRONG_TOKEN not in record.exc_text
+    assert "ValueError: token [REDACTED]" in logging.Formatter().format(record)
