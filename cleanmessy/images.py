@@ -57,6 +57,9 @@ MAX_JPEG_SCAN_PIXELS = 2_000_000_000
 """Scans × pixels a JPEG may ask for. Each scan is a pass over the whole image (about 2.3 ns a pixel here), so
 250 tiny scans over 25 MP took 14 s; real progressive files have about 10 scans (a 34 MP one may have 58)."""
 
+MAX_BMP_RLE_BYTES = 1024 * 1024
+"""Pillow decodes run-length-encoded BMPs in Python, about 2.5 µs a run: a 19 MB file of one-pixel runs would take 24 s."""
+
 _DAMAGED = "the image is damaged or truncated: please send it again"
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1", b"avif")
 
@@ -249,6 +252,10 @@ def _check_decodable(image: ImageFile.ImageFile, data: bytes, max_pixels: int) -
     if needed > budget:
         raise ImageTooLargeError(
             f"image too large to decode: needs {_megabytes(needed)}, limit {_megabytes(budget)}"
+        )
+    if image.format == "BMP" and any(tile[0] == "bmp_rle" for tile in image.tile) and len(data) > MAX_BMP_RLE_BYTES:
+        raise ImageTooLargeError(
+            f"run-length-encoded BMP too large to decode: {_megabytes(len(data))}, limit {_megabytes(MAX_BMP_RLE_BYTES)}"
         )
     if scans * image.size[0] * image.size[1] > MAX_JPEG_SCAN_PIXELS:
         raise ImageTooLargeError(f"image too large to decode: {scans} scans of {_megapixels(image.size[0] * image.size[1])}")

@@ -157,6 +157,14 @@ def bmp_claiming(width: int, height: int, bits: int = 24) -> bytes:
     return b"BM" + struct.pack("<IHHI", 14 + len(info) + 16, 0, 0, 14 + len(info)) + info + bytes(16)
 
 
+def bmp_rle8(width: int, height: int, runs: int) -> bytes:
+    """An 8-bit run-length-encoded BMP of ``runs`` one-pixel runs: Pillow decodes these in Python, run by run."""
+    pixels = b"\x01\x00" * runs + b"\x00\x01"
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 8, 1, len(pixels), 2835, 2835, 256, 0)
+    offset = 14 + len(info) + 1024
+    return b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset) + info + bytes(1024) + pixels
+
+
 def webp_claiming(width: int, height: int) -> bytes:
     """A VP8L WebP header for ``width`` × ``height`` with no image stream worth the name."""
     bits = (width - 1) | ((height - 1) << 14)
@@ -225,6 +233,8 @@ def corpus() -> Iterator[Case]:
         ("bmp-claims-10gp", lambda: bmp_claiming(100_000, 100_000), ImageTooLargeError),
         ("bmp-claims-negative", lambda: bmp_claiming(-64, 64), ImageError),
         ("bmp-claims-6000sq", lambda: bmp_claiming(6000, 6000), CorruptImageError),
+        ("bmp-rle-9m-runs", lambda: bmp_rle8(6000, 6000, 9_000_000), ImageTooLargeError),
+        ("bmp-rle-small", lambda: bmp_rle8(64, 64, 64 * 64), ANY),
         ("webp-claims-16383sq", lambda: webp_claiming(16383, 16383), ImageError),
         # Not images, or images we do not take.
         ("svg", lambda: b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="9e9" height="9e9"/>', NotAnImageError),
