@@ -58,7 +58,7 @@ MAX_JPEG_SCAN_PIXELS = 2_000_000_000
 250 tiny scans over 25 MP took 14 s; real progressive files have about 10 scans (a 34 MP one may have 58)."""
 
 MAX_BMP_RLE_BYTES = 1024 * 1024
-"""Pillow decodes run-length-encoded BMPs in Python, about 2.5 µs a run: a 19 MB file of one-pixel runs would take 24 s."""
+"""Pillow decodes run-length-encoded BMPs in Python, about 2.3 µs a run: an 18 MB file of 9 M one-pixel runs took 21 s."""
 
 _DAMAGED = "the image is damaged or truncated: please send it again"
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1", b"avif")
