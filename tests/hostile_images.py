@@ -229,6 +229,11 @@ def corpus() -> Iterator[Case]:
         ("jpeg-claims-9000x5000", lambda: jpeg_claiming(9000, 5000), ImageTooLargeError),
         ("jpeg-claims-6000sq", lambda: jpeg_claiming(6000, 6000), ANY),
         ("jpeg-600-scans-4mp", lambda: jpeg_with_scans(2000, 600), ImageTooLargeError),
+        ("jpeg-30k-comment-segments", lambda: _small("JPEG")[:2] + b"\xff\xfe\x00\x02" * 30_000 + _small("JPEG")[2:],
+         ImageTooLargeError),  # Pillow reads header segments in Python: millions take minutes
+        ("png-30k-empty-chunks", lambda: png(64, 64, extra=png_chunk(b"zzZz", b"") * 30_000), ImageTooLargeError),
+        ("png-30k-idat-chunks", lambda: png(64, 64)[:33] + png_chunk(b"IDAT", b"") * 30_000 + png(64, 64)[33:],
+         ImageTooLargeError),
         ("jpeg-thumbnail-markers", jpeg_with_thumbnail_markers, None),
         ("bmp-claims-10gp", lambda: bmp_claiming(100_000, 100_000), ImageTooLargeError),
         ("bmp-claims-negative", lambda: bmp_claiming(-64, 64), ImageError),
