@@ -58,8 +58,9 @@ MAX_JPEG_SCAN_PIXELS = 2_000_000_000
 250 tiny scans over 25 MP took 14 s; real progressive files have about 10 scans (a 34 MP one may have 58)."""
 
 MAX_STRUCTURE_PARTS = 20_000
-"""PNG chunks, or JPEG header segments, a file may have. Pillow walks them in Python, about 10 µs each: 1.5 M empty PNG
-chunks took 17 s, 4 M JPEG APP markers 19 s. libpng writes 8 kB IDAT chunks, 2,560 for a 20 MB file."""
+"""PNG chunks, JPEG header segments or TIFF strips/tiles a file may have. Pillow walks them in Python, 5-10 µs each:
+1.5 M empty PNG chunks took 17 s, 4 M JPEG APP markers 19 s, 1 M TIFF strips 21 s. libpng writes 8 kB IDAT chunks
+(2,560 for a 20 MB file); a 40 MP TIFF of one row per strip has 5,500 strips."""
 
 MAX_BMP_RLE_BYTES = 1024 * 1024
 """Pillow decodes run-length-encoded BMPs in Python, about 2.3 µs a run: an 18 MB file of 9 M one-pixel runs took 21 s."""
@@ -168,9 +169,11 @@ def _open(data: bytes, max_pixels: int) -> ImageFile.ImageFile:
     """Identify ``data`` among the accepted formats only: no other Pillow plugin ever parses it."""
     if len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
         raise NotAnImageError(f"HEIC/AVIF photos are not supported: please send a {_ACCEPTED_TEXT}")
-    _check_structure(data)
     try:
+        _check_structure(data)
         return Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    except ImageError:
+        raise
     except Image.DecompressionBombError as error:
         raise ImageTooLargeError(f"image too large: limit {_megapixels(max_pixels)}") from error
     except UnidentifiedImageError as error:
@@ -234,12 +237,35 @@ def _png_chunks(data: bytes) -> int:
     return chunks
 
 
+def _tiff_parts(data: bytes) -> int:
+    """The most strips or tiles the first IFD of a (Big)TIFF declares, read from the entries' counts alone."""
+    endian = {b"II": "<", b"MM": ">"}.get(data[:2])
+    if endian is None or len(data) < 16:
+        return 0
+    big = struct.unpack(endian + "H", data[2:4])[0] == 43
+    count_format, entry_size = (endian + "Q", 20) if big else (endian + "I", 12)
+    ifd = struct.unpack(count_format, data[8:16] if big else data[4:8])[0]
+    size = 8 if big else 2
+    if ifd + size > len(data):
+        return 0
+    entries = struct.unpack(endian + ("Q" if big else "H"), data[ifd:ifd + size])[0]
+    entries = min(entries, (len(data) - ifd - size) // entry_size)
+    parts = 0
+    for start in range(ifd + size, ifd + size + entries * entry_size, entry_size):
+        tag = struct.unpack(endian + "H", data[start:start + 2])[0]
+        if tag in (273, 279, 324, 325):  # StripOffsets, StripByteCounts, TileOffsets, TileByteCounts
+            parts = max(parts, struct.unpack(count_format, data[start + 4:start + 4 + (8 if big else 4)])[0])
+    return parts
+
+
 def _check_structure(data: bytes) -> None:
-    """Refuse a PNG or JPEG of more pieces than any real file has, before Pillow walks them one by one in Python."""
+    """Refuse a file of more pieces than any real one has, before Pillow walks them one by one in Python."""
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         count, kind = _png_chunks(data), "PNG chunks"
     elif data.startswith(b"\xff\xd8"):
         count, kind = _jpeg_header(data)[0], "JPEG header segments"
+    elif data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        count, kind = _tiff_parts(data), "TIFF strips or tiles"
     else:
         return
     if count > MAX_STRUCTURE_PARTS:

@@ -222,6 +222,9 @@ def corpus() -> Iterator[Case]:
         ("tiff-strip-rows-huge", lambda: tiff_image(64, 64, rows_per_strip=0xFFFFFFFF), None),
         ("tiff-6000sq-deflate-truncated", lambda: tiff_image(6000, 6000), CorruptImageError),
         ("tiff-raw-short", lambda: tiff_image(6000, 6000, compression=1, payload=bytes(1000)), CorruptImageError),
+        ("tiff-30k-strips", lambda: tiff({256: (4, [32]), 257: (4, [30_000]), 258: (3, [8]), 259: (3, [1]), 262: (3, [1]),
+                                          278: (4, [1]), 273: (4, [8] * 30_000), 279: (4, [32] * 30_000)}),
+         ImageTooLargeError),  # Pillow builds and walks one tile per strip in Python: 1 M took 21 s
         ("tiff-bad-compression", lambda: tiff_image(64, 64, compression=60000), ImageError),
         ("tiff-bits-64", lambda: tiff_image(64, 64, bits=64), ImageError),
         # Headers of the other accepted formats claiming too much.
