@@ -58,9 +58,13 @@ MAX_JPEG_SCAN_PIXELS = 2_000_000_000
 250 tiny scans over 25 MP took 14 s; real progressive files have about 10 scans (a 34 MP one may have 58)."""
 
 MAX_STRUCTURE_PARTS = 20_000
-"""PNG chunks, JPEG header segments or TIFF strips/tiles a file may have. Pillow walks them in Python, 5-10 µs each:
+"""PNG chunks, JPEG header segments, TIFF strips/tiles or GIF extension blocks a file may have. Pillow walks them in Python, 5-10 µs each:
 1.5 M empty PNG chunks took 17 s, 4 M JPEG APP markers 19 s, 1 M TIFF strips 21 s. libpng writes 8 kB IDAT chunks
 (2,560 for a 20 MB file); a 40 MP TIFF of one row per strip has 5,500 strips."""
+
+MAX_GIF_COMMENT_BLOCKS = 1_000
+"""Pillow joins a GIF's comment blocks by repeated concatenation, quadratic in their number: 3 M one-byte comments
+ran for over 5 minutes. 1,000 blocks hold up to 255 kB of comment."""
 
 MAX_BMP_RLE_BYTES = 1024 * 1024
 """Pillow decodes run-length-encoded BMPs in Python, about 2.3 µs a run: an 18 MB file of 9 M one-pixel runs took 21 s."""
@@ -258,6 +262,26 @@ def _tiff_parts(data: bytes) -> int:
     return parts
 
 
+def _gif_blocks(data: bytes) -> tuple[int, int]:
+    """``(sub-blocks, comment sub-blocks)`` of the extensions before a GIF's first image, where Pillow reads them."""
+    if len(data) < 13:
+        return 0, 0
+    flags = data[10]
+    position = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)  # after the global colour table
+    blocks = comments = 0
+    while position + 1 < len(data) and data[position] == 0x21 and blocks <= MAX_STRUCTURE_PARTS:
+        comment = data[position + 1] == 0xFE
+        position += 2
+        while position < len(data) and blocks <= MAX_STRUCTURE_PARTS:
+            length = data[position]
+            position += 1 + length
+            if not length:
+                break
+            blocks += 1
+            comments += comment
+    return blocks, comments
+
+
 def _check_structure(data: bytes) -> None:
     """Refuse a file of more pieces than any real one has, before Pillow walks them one by one in Python."""
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -266,6 +290,11 @@ def _check_structure(data: bytes) -> None:
         count, kind = _jpeg_header(data)[0], "JPEG header segments"
     elif data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         count, kind = _tiff_parts(data), "TIFF strips or tiles"
+    elif data.startswith(b"GIF8"):
+        count, comments = _gif_blocks(data)
+        kind = "GIF extension blocks"
+        if comments > MAX_GIF_COMMENT_BLOCKS:
+            raise ImageTooLargeError(f"image too complex to decode: over {MAX_GIF_COMMENT_BLOCKS} GIF comment blocks")
     else:
         return
     if count > MAX_STRUCTURE_PARTS:

@@ -214,6 +214,10 @@ def corpus() -> Iterator[Case]:
         ("gif-frame-offset", lambda: gif((64, 64), (65000, 65000, 10, 10)), ImageTooLargeError),
         ("gif-frame-9000sq", lambda: gif((64, 64), (0, 0, 9000, 9000)), ImageTooLargeError),
         ("gif-2000-frames", lambda: gif((64, 64), (0, 0, 1, 1), frames=2000), None),
+        ("gif-5k-comments", lambda: (lambda g: g[:19] + b"\x21\xfe\x01a\x00" * 5_000 + g[19:])(gif((64, 64), (0, 0, 1, 1))),
+         ImageTooLargeError),  # Pillow joins comments quadratically: 3 M of them ran for minutes
+        ("gif-30k-extension-blocks", lambda: (lambda g: g[:19] + b"\x21\xff\x0bXMP DataXMP" + b"\x01a" * 30_000 + b"\x00"
+                                              + g[19:])(gif((64, 64), (0, 0, 1, 1))), ImageTooLargeError),
         ("gif-screen-65535sq", lambda: gif((65535, 65535), (0, 0, 64, 64)), ImageTooLargeError),
         # TIFF: header bombs, tile and strip bombs.
         ("tiff-claims-10gp", lambda: tiff_image(100_000, 100_000), ImageTooLargeError),
