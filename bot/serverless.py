@@ -25,7 +25,6 @@ import base64
 import binascii
 import gc
 import logging
-import os
 import threading
 from typing import Mapping
 
@@ -35,10 +34,9 @@ from bot import updates
 from bot.app import build_application
 from bot.config import BotConfig, ConfigError, max_update_bytes
 from bot.logs import setup_logging
+from cleanmessy import settings
 
 logger = logging.getLogger(__name__)
-TIMEOUT = float(os.environ.get("BOT_UPDATE_TIMEOUT", 60))
-"""Longest one update may take (env ``BOT_UPDATE_TIMEOUT``); keep it under the platform's own limit."""
 
 
 class _Runtime:
@@ -47,6 +45,7 @@ class _Runtime:
     def __init__(self, config: BotConfig) -> None:
         from cleanmessy.predictor import Predictor
 
+        self.timeout = settings.get("BOT_UPDATE_TIMEOUT")  # keep it under the platform's own limit
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, name="bot-serverless-loop", daemon=True).start()
         try:
@@ -60,7 +59,7 @@ class _Runtime:
 
     def run(self, coroutine):
         """Run ``coroutine`` on the runtime's loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(TIMEOUT)
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(self.timeout)
 
 
 _runtime: _Runtime | None = None
@@ -73,9 +72,9 @@ def _get_runtime() -> _Runtime:
         if _runtime is None:
             # One update per invocation: no album to wait for, and by default one classification at a time.
             config = BotConfig.from_env(
-                album_wait=0.0, max_concurrent=None if os.environ.get("BOT_MAX_CONCURRENT") else 1
+                album_wait=0.0, max_concurrent=None if settings.is_set("BOT_MAX_CONCURRENT") else 1
             )
-            setup_logging(config.secrets, (os.environ.get("LOG_LEVEL") or "INFO").upper())
+            setup_logging(config.secrets, settings.log_level())
             _runtime = _Runtime(config)
             gc.freeze()  # the model lives as long as the instance: keep it out of garbage collections
             logger.info("serverless bot ready: model %s", config.model_id)
@@ -100,7 +99,7 @@ def handle(headers: Mapping[str, str], body: bytes | str) -> tuple[int, str]:
     see :mod:`bot.updates` for the other answers. Nothing raised here carries a secret: a bot
     that cannot start answers 500 after logging why, redacted.
     """
-    secret = os.environ.get("TELEGRAM_WEBHOOK_SECRET")
+    secret = settings.get("TELEGRAM_WEBHOOK_SECRET")
     if not secret:
         raise ConfigError("TELEGRAM_WEBHOOK_SECRET is not set: the serverless handler refuses unauthenticated updates")
     if not updates.secret_matches(headers, secret):
@@ -135,7 +134,7 @@ def lambda_handler(event: dict, context: object = None) -> dict:
     """AWS Lambda entry point (function URL or API Gateway HTTP API event); the secret is checked before the body is decoded."""
     event = event if isinstance(event, dict) else {}
     headers = event.get("headers")
-    secret = os.environ.get("TELEGRAM_WEBHOOK_SECRET")
+    secret = settings.get("TELEGRAM_WEBHOOK_SECRET")
     if secret and not updates.secret_matches(headers, secret):
         return _response(403, "forbidden")
     body = event.get("body") or ""
@@ -151,7 +150,7 @@ def lambda_handler(event: dict, context: object = None) -> dict:
 
 def gcf_handler(request) -> tuple[str, int]:
     """Google Cloud Functions / functions-framework entry point (a Flask request); no body is read before the secret matches."""
-    secret = os.environ.get("TELEGRAM_WEBHOOK_SECRET")
+    secret = settings.get("TELEGRAM_WEBHOOK_SECRET")
     if secret and not updates.secret_matches(request.headers, secret):
         return "forbidden", 403
     limit = max_update_bytes()

@@ -34,17 +34,11 @@ logger = logging.getLogger(__name__)
 
 ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, BinaryIO, Image.Image]
 
-DEFAULT_MAX_BYTES = settings.max_image_bytes()
-"""Largest encoded file accepted (env ``MAX_IMAGE_BYTES``, default 20 MB: Telegram's download cap)."""
-
-DEFAULT_MAX_PIXELS = settings.max_image_pixels()
-"""Largest decoded size accepted (env ``MAX_IMAGE_PIXELS``, default 40 MP), against decompression bombs."""
-
 DEFAULT_MIN_SIDE = 32
 """Smallest width or height that still shows a room."""
 
-# We enforce our own pixel limit before decoding; Pillow's global guard stays on as a backstop.
-Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, DEFAULT_MAX_PIXELS)
+# The byte and pixel limits default to ``settings.max_image_bytes()`` / ``settings.max_image_pixels()``
+# (``MAX_IMAGE_BYTES``, ``MAX_IMAGE_PIXELS``), read when an image is read, not at import.
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 """The only Pillow plugins that ever see untrusted bytes; ICO, ICNS, EPS, PSD and the rest are refused unparsed."""
@@ -94,8 +88,9 @@ def check_size(size: tuple[int, int], *, max_pixels: int, min_side: int) -> None
         )
 
 
-def read_bytes(source: ImageSource, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
-    """Read an encoded image from bytes, a path or a file object, enforcing ``max_bytes``."""
+def read_bytes(source: ImageSource, max_bytes: int | None = None) -> bytes:
+    """Read an encoded image from bytes, a path or a file object, enforcing ``max_bytes`` (default: the setting)."""
+    max_bytes = max_bytes or settings.max_image_bytes()
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     elif isinstance(source, (str, os.PathLike)):
@@ -357,7 +352,7 @@ def _check_decodable(image: ImageFile.ImageFile, data: bytes, max_pixels: int) -
 def decode(
     data: bytes,
     *,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int | None = None,
     min_side: int = DEFAULT_MIN_SIDE,
     size_hint: int | None = None,
 ) -> Image.Image:
@@ -371,6 +366,9 @@ def decode(
     done in the DCT, so it is faster and smooths like a box filter) as long as both sides stay
     at least ``size_hint`` pixels. The model resizes to about that size anyway.
     """
+    max_pixels = max_pixels or settings.max_image_pixels()
+    # We enforce our own pixel limit from the header; Pillow's global guard stays on, above it, as a backstop.
+    Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, max_pixels)
     image = _open(data, max_pixels)
     check_size(image.size, max_pixels=max_pixels, min_side=min_side)
     try:
@@ -393,8 +391,8 @@ def decode(
 def load_image(
     source: ImageSource,
     *,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int | None = None,
+    max_pixels: int | None = None,
     min_side: int = DEFAULT_MIN_SIDE,
     size_hint: int | None = None,
 ) -> Image.Image:
@@ -405,6 +403,6 @@ def load_image(
     ``size_hint`` lets a large JPEG decode at reduced scale (see :func:`decode`).
     """
     if isinstance(source, Image.Image):
-        check_size(source.size, max_pixels=max_pixels, min_side=min_side)
+        check_size(source.size, max_pixels=max_pixels or settings.max_image_pixels(), min_side=min_side)
         return to_rgb(source)
     return decode(read_bytes(source, max_bytes), max_pixels=max_pixels, min_side=min_side, size_hint=size_hint)

@@ -8,7 +8,6 @@ hypothesis over the update parser and the callback data.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -21,24 +20,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from telegram import Bot, Update
 
-from bot import texts, updates
+from bot import buttons, texts, updates
 from tests.fakes.telegram import FakeTelegram, encode_image
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "s3cret-for-tests_only"
 WRONG_TOKEN = "987654321:AAWrongTokenForTests-never_valid_zz9"
-
-
-@pytest.fixture
-def fake():
-    with FakeTelegram() as server:
-        yield server
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def env_for(fake: FakeTelegram, model_dir: Path, tmp_path: Path, *, token: str, api_url: str) -> dict[str, str]:
@@ -320,16 +308,16 @@ def test_any_bytes_are_an_update_or_a_clean_refusal(body):
 @settings(max_examples=500, deadline=None, database=None)
 @given(st.text(max_size=70) | st.none() | st.integers())
 def test_callback_data_is_ours_or_ignored(data):
-    parsed = texts.parse_callback(data)
+    parsed = buttons.parse_callback(data)
     if parsed is not None:
         action, index = parsed
-        assert action in (texts.WHY, texts.RIGHT, texts.WRONG) and 0 <= index <= 99
-        assert texts.parse_callback(texts.callback_data(action, index)) == parsed
+        assert action in (buttons.WHY, buttons.RIGHT, buttons.WRONG) and 0 <= index <= 99
+        assert buttons.parse_callback(buttons.callback_data(action, index)) == parsed
 
 
-@given(st.sampled_from([texts.WHY, texts.RIGHT, texts.WRONG]), st.integers(0, 9))
+@given(st.sampled_from([buttons.WHY, buttons.RIGHT, buttons.WRONG]), st.integers(0, 9))
 def test_callback_data_round_trips(action, index):
-    assert texts.parse_callback(texts.callback_data(action, index)) == (action, index)
+    assert buttons.parse_callback(buttons.callback_data(action, index)) == (action, index)
 
 
 def test_secret_check_tolerates_any_headers():
