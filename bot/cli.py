@@ -26,6 +26,7 @@ BOT_FLAGS = {
     "TELEGRAM_WEBHOOK_SECRET": "secret",  # prefer the environment: flags show in ps
     "TELEGRAM_API_URL": "api_url",
     "MODEL_ID": "model",
+    "MODEL_REVISION": "revision",
     "FEEDBACK_DIR": "feedback_dir",
     "BOT_RATE_LIMIT": "rate_limit",
     "BOT_MAX_CONCURRENT": "max_concurrent",
@@ -54,7 +55,8 @@ def config_from_args(args: argparse.Namespace) -> BotConfig:
     """Environment plus flag overrides; in webhook mode also check the URL and the secret."""
     rate_limit, rate_window = args.rate_limit or (None, None)
     config = BotConfig.from_env(
-        webhook_secret=args.secret, api_url=args.api_url, model_id=args.model, feedback_dir=args.feedback_dir,
+        webhook_secret=args.secret, api_url=args.api_url, model_id=args.model, model_revision=args.revision,
+        feedback_dir=args.feedback_dir,
         rate_limit=rate_limit, rate_window=rate_window, max_concurrent=args.max_concurrent,
         album_wait=args.album_wait, max_bytes=args.max_bytes, threads=args.threads,
     )
@@ -71,6 +73,7 @@ def config_from_args(args: argparse.Namespace) -> BotConfig:
 def main(argv: list[str] | None = None) -> int:
     """Load the model, then run until Ctrl-C / SIGTERM."""
     from cleanmessy.errors import CleanMessyError
+    from cleanmessy.feedback_sync import start_feedback_sync
     from cleanmessy.predictor import Predictor  # torch: imported after the flags are known to be valid
 
     args = parse_args(argv)
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_logging(config.secrets, args.log_level or settings.log_level())
     try:
-        predictor = Predictor.load(config.model_id, threads=config.inference_threads)
+        predictor = Predictor.load(config.model_id, threads=config.inference_threads, revision=config.model_revision)
     except CleanMessyError as error:
         logger.error("cannot start: %s", error)
         return 2
@@ -89,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     # The model's objects live as long as the process: keep them out of every garbage
     # collection, including the interpreter's final ones (1-2 s at exit otherwise).
     gc.freeze()
-    logger.info("bot starting: mode %s, model %s", args.mode, config.model_id)
+    logger.info("bot starting: mode %s, model %s", args.mode, predictor.served.describe())
+    sync = start_feedback_sync(config.feedback_dir)
     try:
         if args.mode == "polling":
             application.run_polling()
@@ -105,5 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     except TelegramError as error:
         logger.error("cannot start: the Bot API failed: %s: %s", type(error).__name__, error)
         return 1
+    finally:
+        if sync:
+            sync.close()
     logger.info("bot stopped")
     return 0
