@@ -196,6 +196,8 @@ _declare("BOT_ALBUM_WAIT", 1.0, "seconds to gather an album's photos before answ
          parse=number(0.0), flag="--album-wait")
 _declare("BOT_UPDATE_TIMEOUT", 60.0, "serverless: longest one update may take (keep it under the platform's)",
          "bot", parse=number(0.0))
+_declare("BOT_MAX_UPDATE_BYTES", 1024 * 1024, "webhook and serverless: a larger request body gets 400, unread "
+         "(Telegram's updates are a few kB)", "bot", parse=whole(1024), shown_default="1 MB")
 _declare("SCRAPER_ENGINE", "google", "search engine adapter", "scraper", flag="--engine")
 _declare("SCRAPER_WORKERS", 4, "parallel downloads", "scraper", parse=whole(1), flag="--workers")
 _declare("SCRAPER_PACE", 0.5, "minimum seconds between browser actions on the search site", "scraper",

@@ -188,7 +188,8 @@ def test_decode_checked_applies_exif_and_maps_errors() -> None:
         (encode(photo(6, (40, 40)), "PNG"), "too_small"),
         (encode(photo(6, (400, 400)), "PNG"), "too_large"),  # over max_pixels below
         (encode(photo(7))[:3000], "corrupt"),
-        (b"\xff\xd8\xff" + b"\x00" * 50, "undecodable"),
+        (b"\xff\xd8\xff" + b"\x00" * 50, "corrupt"),  # a JPEG signature, then garbage: a damaged JPEG
+        (b"<html><body>a page</body></html>", "undecodable"),
     ]
     for data, reason in cases:
         with pytest.raises(Rejected) as caught:
