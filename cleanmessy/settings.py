@@ -9,6 +9,7 @@
 | ``ORT_THREADS``     | ``TORCH_THREADS``        | onnxruntime intra-op threads for the onnx backends    |
 | ``PREDICTOR_BACKEND``| ``auto``                | eager, onnx, onnx-fp32, onnx-int8 or auto (int8 ONNX if the model has it) |
 | ``FEEDBACK_DIR``    | ``feedback``             | where 👍/👎 feedback is stored (image-folder layout)    |
+| ``EXPLAIN_METHOD``  | ``occlusion``            | heatmap method: occlusion (served model, no PyTorch) or gradient |
 """
 
 from __future__ import annotations
@@ -56,3 +57,8 @@ def predictor_backend() -> str:
 def feedback_dir() -> str:
     """Folder where user feedback is written (``$FEEDBACK_DIR``)."""
     return os.environ.get("FEEDBACK_DIR") or DEFAULT_FEEDBACK_DIR
+
+
+def explain_method() -> str:
+    """Heatmap method (``$EXPLAIN_METHOD``, default ``occlusion``); see ``cleanmessy.explain.METHODS``."""
+    return os.environ.get("EXPLAIN_METHOD") or "occlusion"
