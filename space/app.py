@@ -24,6 +24,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(10**9))
 import gradio as gr  # noqa: E402
 
 from cleanmessy import Predictor, settings  # noqa: E402
+from cleanmessy.explain import uses_pytorch  # noqa: E402
 from space.config import SpaceConfig, parse_args  # noqa: E402
 from space.examples import find_examples  # noqa: E402
 from space.service import SpaceService  # noqa: E402
@@ -133,7 +134,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config = parse_args(argv)
     model_id = settings.model_id()
-    predictor = Predictor.load(model_id, preload_model=True)  # every check draws a heatmap: load PyTorch now
+    # Every check draws a heatmap: if its method needs the PyTorch model, load that now, not on the first visit.
+    predictor = Predictor.load(model_id, preload_model=uses_pytorch())
     service = SpaceService(predictor, max_batch=config.max_batch, feedback_dir=settings.feedback_dir())
     examples = find_examples(model_id, folder=config.examples_dir, dataset=config.examples_dataset,
                              per_label=config.examples_per_label)
