@@ -42,7 +42,7 @@ def install_space(checkout: Path, venv: Path, *, pip_args: tuple[str, ...] = ())
     python = venv / "bin" / "python"
     gradio = f"gradio=={front_matter(checkout / 'README.md')['sdk_version']}"
     result = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *pip_args,
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile", *pip_args,
          gradio, "-r", str(checkout / "requirements.txt")],
         capture_output=True, text=True,
     )
