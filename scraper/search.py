@@ -212,7 +212,10 @@ def iter_candidates(
     pacer.wait("browser")
     driver.get(engine.search_url(query))
     _accept_consent(page)
-    settled = lambda s: s["count"] > 0 or s["end"] or s["none"] or s["blocked"]  # noqa: E731
+
+    def settled(state: dict) -> bool:
+        return state["count"] > 0 or state["end"] or state["none"] or state["blocked"]
+
     state = _wait_for(page, load_timeout, lambda s: settled(s) or s["consent"])
     if state.get("consent") and not settled(state) and _accept_consent(page):  # a dialog drawn after load
         state = _wait_for(page, load_timeout, settled)
