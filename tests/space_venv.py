@@ -70,8 +70,8 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_space(python: Path, checkout: Path, env: dict[str, str], log: Path,
-                  timeout: float = 300) -> Iterator[tuple[str, float]]:
-    """Run ``python space/app.py`` in ``checkout``; yield its URL and the seconds until it served its page."""
+                  timeout: float = 300) -> Iterator[tuple[str, float, int]]:
+    """Run ``python space/app.py`` in ``checkout``; yield its URL, the seconds until it served its page, its pid."""
     port = free_port()
     started = time.perf_counter()
     with open(log, "wb") as output:
@@ -89,7 +89,7 @@ def running_space(python: Path, checkout: Path, env: dict[str, str], log: Path,
                 if time.perf_counter() > deadline:
                     raise AssertionError(f"the Space did not serve within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
                 time.sleep(0.05)
-        yield url, time.perf_counter() - started
+        yield url, time.perf_counter() - started, process.pid
     finally:
         process.terminate()
         try:
@@ -102,3 +102,9 @@ def space_env(home: Path, hub_url: str, variables: dict[str, str]) -> dict[str, 
     """The environment a Space process gets: its variables, an empty Hub cache, the (loopback) Hub."""
     return {"PATH": os.environ["PATH"], "HOME": str(home), "HF_HOME": str(home / "hf"), "HF_ENDPOINT": hub_url,
             "HF_HUB_DISABLE_XET": "1", "GRADIO_ANALYTICS_ENABLED": "False", **variables}
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process ``pid`` has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

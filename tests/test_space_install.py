@@ -54,7 +54,7 @@ def test_deployed_space_installs_without_torch_and_answers(hub, tmp_path: Path, 
     env = space_env(tmp_path / "home", hub.url, variables)
     photo = tmp_path / "room.png"
     room_set(1, seed=77)[0][1].save(photo)  # a messy generated room
-    with running_space(python, checkout, env, tmp_path / "space.log") as (url, _):
+    with running_space(python, checkout, env, tmp_path / "space.log") as (url, _, _):
         client = Client(url, verbose=False)
         answer = client.predict(handle_file(str(photo)), api_name="/predict")
         headline, meter, heatmap, _ = client.predict(handle_file(str(photo)), api_name="/check")
