@@ -38,7 +38,7 @@ import torch
 from PIL import Image
 
 from bench.report import write_section
-from cleanmessy import Predictor, load_image, occlusion
+from cleanmessy import Predictor, load_image, occlusion, settings
 from cleanmessy.backends import EagerBackend
 from cleanmessy.explain import explain, view_box
 
@@ -120,7 +120,7 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 def cold_explain(model: str, photo: Path, method: str, threads: int) -> tuple[float, float, float, bool]:
     """In a fresh process: seconds to load + first prediction; wall and CPU seconds of the first explanation; torch?"""
-    env = dict(os.environ, TORCH_THREADS=str(threads))
+    env = settings.child_environment(TORCH_THREADS=str(threads), ORT_THREADS=str(threads))
     out = subprocess.run([sys.executable, "-c", COLD_EXPLAIN, model, str(photo), method], check=True,
                          capture_output=True, text=True, env=env).stdout.split()
     return float(out[0]), float(out[1]), float(out[2]), out[3] == "True"

@@ -32,11 +32,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cleanmessy import settings  # noqa: E402  (imports no Hub library)
 from tests.fakes.hub import HubServer  # noqa: E402  (stdlib only)
 
 HUB = HubServer().start()
-os.environ.update({"HF_ENDPOINT": HUB.url, "HF_HUB_DISABLE_XET": "1", "HF_HUB_OFFLINE": "0",
-                   "HF_HOME": tempfile.mkdtemp(prefix="space-cold-hf-")})
+for name, value in {"HF_ENDPOINT": HUB.url, "HF_HUB_DISABLE_XET": "1", "HF_HUB_OFFLINE": "0",
+                    "HF_HOME": tempfile.mkdtemp(prefix="space-cold-hf-")}.items():
+    settings.export(name, value)  # before huggingface_hub is imported: it copies them at import
 
 from bench.report import write_section  # noqa: E402
 from tests.space_venv import cpu_seconds, front_matter, has_module, running_space, space_env, tree_size  # noqa: E402

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import ast
 import logging
-import os
 import re
 import shutil
 import sys
@@ -42,8 +41,10 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from cleanmessy import settings
 from cleanmessy.errors import CleanMessyError
 from cleanmessy.hub import MissingImageProcessorError, hub_errors, repo_url
+from cleanmessy.model_files import CONFIG_FILE, ONNX_FILES, PROCESSOR_FILE
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +54,10 @@ APP_FILE = "space/app.py"
 SDK_PACKAGES = {"gradio", "gradio-client"}  # installed by the Space runtime from sdk_version
 IMPORT_GUARDS = {"ImportError", "ModuleNotFoundError"}
 HARDWARE = "cpu-basic"
-ONNX_INT8 = "onnx/model_quantized.onnx"
-SERVED_FILES = ("config.json", "preprocessor_config.json", ONNX_INT8)
+ONNX_INT8 = ONNX_FILES["onnx-int8"]
+SERVED_FILES = (CONFIG_FILE, PROCESSOR_FILE, ONNX_INT8)
 """What the app reads from the model repo when it serves the int8 ONNX model (preloaded at build)."""
-PYTORCH_FILES = ("config.json", "preprocessor_config.json", "model.safetensors")
+PYTORCH_FILES = (CONFIG_FILE, PROCESSOR_FILE, "model.safetensors")
 """What it reads when it serves the PyTorch model instead."""
 PYTORCH_STACK = ("torch", "transformers")
 """Imported only behind ``except ImportError`` guards; shipped only with ``pytorch=True``."""
@@ -282,7 +283,7 @@ def check_model(model_id: str, token: str | None) -> ModelFacts:
     with hub_errors(model_id, "model", action="serve", token=token):
         info = HfApi(token=token).model_info(model_id)
     files = {sibling.rfilename for sibling in info.siblings or []}
-    if "preprocessor_config.json" not in files:
+    if PROCESSOR_FILE not in files:
         raise MissingImageProcessorError(
             f"model repo {model_id} has no image processor (preprocessor_config.json), so the Space could not "
             "load it: push the model with `python -m training --push-to-hub`, which saves it beside the weights"
@@ -348,11 +349,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-pytorch", action="store_true",
                         help="also install (CPU) PyTorch, e.g. for EXPLAIN_METHOD=gradient (default: only without an ONNX export)")
     parser.add_argument("--feedback-repo", help="Hub dataset the Space pushes 👍/👎 feedback to (sets FEEDBACK_REPO)")
-    parser.add_argument("--token", default=None,
-                        help="Hub token with write access (default: $HF_TOKEN or the `hf auth login` token)")
+    settings.add_flag(parser, "HF_TOKEN", dest="token")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    token = args.token or os.environ.get("HF_TOKEN") or None
+    token = settings.resolve(args.token, "HF_TOKEN")
     try:
         url = deploy_space(args.repo, args.model, private=args.private, token=token, title=args.title,
                            with_pytorch=args.with_pytorch, feedback_repo=args.feedback_repo)

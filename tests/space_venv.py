@@ -20,6 +20,8 @@ from typing import Iterator
 
 import yaml
 
+from tests.helpers import free_port
+
 
 def front_matter(readme: Path) -> dict:
     """The YAML block at the top of a Space's README."""
@@ -60,12 +62,6 @@ def has_module(python: Path, name: str) -> bool:
 def tree_size(path: Path) -> int:
     """Bytes of every regular file under ``path`` (links not followed)."""
     return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager

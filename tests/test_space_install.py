@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 
 from space.deploy import main as deploy_main
-from tests.onnx_helpers import exported_tiny_model, room_set
+from tests.onnx_helpers import room_set
 from tests.space_venv import front_matter, has_module, install_space, pypi_reachable, running_space, space_env, tree_size
 
 pytestmark = [pytest.mark.registry,
               pytest.mark.skipif(not pypi_reachable(), reason="installs the Space from PyPI, which is unreachable")]
 
 
-def test_deployed_space_installs_without_torch_and_answers(hub, tmp_path: Path, capsys) -> None:
+def test_deployed_space_installs_without_torch_and_answers(hub, exported_model_dir: Path, tmp_path: Path, capsys) -> None:
     from gradio_client import Client, handle_file
     from huggingface_hub import HfApi, snapshot_download
 
@@ -32,7 +32,7 @@ def test_deployed_space_installs_without_torch_and_answers(hub, tmp_path: Path, 
     model_repo, space_repo = f"spaceuser/clean-or-messy-{suffix}", f"spaceuser/app-{suffix}"
     api = HfApi(endpoint=hub.url, token="hf_spaceuser")
     api.create_repo(model_repo)
-    api.upload_folder(repo_id=model_repo, folder_path=str(exported_tiny_model()))  # with onnx/model_quantized.onnx
+    api.upload_folder(repo_id=model_repo, folder_path=str(exported_model_dir))  # with onnx/model_quantized.onnx
 
     assert deploy_main(["--repo", space_repo, "--model", model_repo, "--token", "hf_spaceuser"]) == 0
     checkout = Path(snapshot_download(space_repo, repo_type="space", local_dir=tmp_path / "space"))
