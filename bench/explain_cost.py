@@ -16,9 +16,8 @@ Faithfulness, on the messy validation photos, judged by the PyTorch (fp32) model
 - deletion: cut the model's input into an 8 × 8 grid, rank the cells by the heatmap (pooled over
   the region of the photo the model sees), and remove them in that order, 4 at a time, by blurring
   (as the occlusion method does) or by filling with the mean colour (as nothing here does). The score
-  is the area under the messy − clean margin, normalised by the unoccluded margin, over the 17
-  steps: lower means the map found the cells that carry the verdict sooner. A random order is the
-  baseline;
+  is the area under P(messy) over the 17 steps (0 to 1): lower means the map found the cells that
+  carry the verdict sooner. A random order is the baseline;
 - agreement: the Spearman rank correlation of the two methods' pooled 8 × 8 maps.
 """
 
@@ -41,6 +40,7 @@ from bench.report import write_section
 from cleanmessy import Predictor, load_image, occlusion, settings
 from cleanmessy.backends import EagerBackend
 from cleanmessy.explain import explain, view_box
+from cleanmessy.labels import LABEL2ID
 
 GRID = 8
 STEP = 4
@@ -97,7 +97,7 @@ def pooled(predictor: Predictor, image: Image.Image, heatmap: np.ndarray) -> np.
 
 
 def deletion_score(judge: EagerBackend, pixels: np.ndarray, order: np.ndarray, fill: str) -> float:
-    """Area under the normalised messy − clean margin while GRID² cells are removed in ``order``, STEP at a time."""
+    """Area under P(messy) while the GRID² cells are removed in ``order``, STEP at a time (0 to 1; lower is better)."""
     baseline = occlusion.blurred(pixels) if fill == "blur" else np.zeros_like(pixels)
     rows, cols = occlusion._edges(pixels.shape[2], GRID), occlusion._edges(pixels.shape[3], GRID)
     steps = [pixels.copy()]
@@ -108,8 +108,7 @@ def deletion_score(judge: EagerBackend, pixels: np.ndarray, order: np.ndarray, f
             box = (slice(None), slice(rows[r], rows[r + 1]), slice(cols[c], cols[c + 1]))
             current[(0, *box)] = baseline[(0, *box)]
         steps.append(current.copy())
-    margins = occlusion.margins(judge.logits(np.concatenate(steps)))
-    curve = margins / margins[0]
+    curve = judge.probabilities(np.concatenate(steps))[:, LABEL2ID["messy"]]
     return float(np.trapezoid(curve, dx=1.0 / (len(curve) - 1)))
 
 
@@ -202,8 +201,8 @@ def main(argv: list[str] | None = None) -> None:
         f"seconds, 1-minute load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):\n\n"
         + "\n".join(cold_lines)
         + f"\n\nFaithfulness on {min(args.photos, len(messy))} messy validation photos, judged by the PyTorch model "
-        "(mean deletion score: the area under the normalised messy − clean margin as the 64 cells of an 8 × 8 grid "
-        "over the model's input are removed, 4 at a time, in the heatmap's order):\n\n" + "\n".join(faith)
+        "(mean deletion score: the area under P(messy) as the 64 cells of an 8 × 8 grid over the model's input are "
+        "removed, 4 at a time, in the heatmap's order; lower is better):\n\n" + "\n".join(faith)
         + f"\n\nModel `{args.model}`, served by `{predictor.backend.name}`."
     )
     print(body)
