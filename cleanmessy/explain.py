@@ -3,13 +3,14 @@
 Two methods give the same :class:`Explanation`; ``EXPLAIN_METHOD`` (see
 ``cleanmessy.settings``) or the ``method`` argument picks one:
 
-``occlusion`` (the default): hide each region of the model's input in turn and measure how far the
-``logit(messy) - logit(clean)`` margin falls (``cleanmessy/occlusion.py``). It runs on the
-served backend, the int8 ONNX model, in a few batched forward passes, so it needs no PyTorch:
-the Space installs without torch, and the bot's first "Why?" on a cold instance does not pay
-the torch import. It measures directly what the heatmap claims (this region pushes toward
-messy), and scored better than the gradient method on deletion curves on the validation photos
-(BENCHMARKS.md, ``python -m bench.explain_cost``).
+``occlusion`` (the default): hide each region of the model's input in turn (blurred away) and
+measure how far the ``logit(messy) - logit(clean)`` margin falls (``cleanmessy/occlusion.py``). It
+runs on the served backend, the int8 ONNX model, in a few batched forward passes, so it needs no
+PyTorch: the Space installs without torch, and the bot's first "Why?" on a cold instance does not
+pay the torch import. It measures directly what the heatmap claims (this region pushes toward
+messy). Costlier per call than the gradient (about 9× the CPU time: 37 int8 forwards), cheaper on
+a cold start (no torch import or PyTorch weights: about 1 s of CPU against 4 s); on deletion
+curves each method wins under its own kind of deletion (BENCHMARKS.md, ``python -m bench.explain_cost``).
 
 ``gradient``: gradient × (activation − mean activation) on the patch tokens that enter the
 model's last transformer block, for the same margin. For patch token ``h_t`` with gradient
