@@ -106,7 +106,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--before-ref", required=True, help="git ref whose deploy code built the 'before' Space")
     parser.add_argument("--venvs", type=Path, default=Path("/tmp/space-cold-venvs"), help="where the venvs are kept")
     parser.add_argument("--runs", type=int, default=3, help="cold starts per variant (default: %(default)s)")
+    parser.add_argument("--variants", default="before,after", help="which to measure (default: %(default)s)")
     args = parser.parse_args(argv)
+    args.before_ref = subprocess.run(["git", "rev-parse", "--short", args.before_ref], cwd=ROOT, check=True,
+                                     capture_output=True, text=True).stdout.strip()
 
     from huggingface_hub import HfApi
 
@@ -119,6 +122,8 @@ def main(argv: list[str] | None = None) -> None:
 
     rows = []
     for name, ref in (("before", args.before_ref), ("after", None)):
+        if name not in args.variants.split(","):
+            continue
         checkout = stage(ref, repo, Path(tempfile.mkdtemp(prefix=f"space-cold-{name}-")))
         print(f"{name}: {', '.join((checkout / 'requirements.txt').read_text().split())}", flush=True)
         python = install(checkout, args.venvs / name)
