@@ -23,7 +23,7 @@ from scraper.engines.fake import FakeSearch
 from scraper.engines.google import GoogleImages
 from scraper.errors import BlockedError, SelectorError
 from scraper.keyword_file import Keyword
-from scraper.phash import phash, to_hex
+from cleanmessy.phash import phash, to_hex
 from scraper.pipeline import Scraper, ScrapeSettings
 from scraper.search import Pacer
 from scraper.store import MANIFEST, REJECTED
