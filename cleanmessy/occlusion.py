@@ -17,7 +17,7 @@ mean share of the heat of 0.53–0.94 depending on the window, blurred windows 0
 Defaults (6 × 6 cells, one cell at a time: 36 occluded copies plus the photo, in batches) were
 chosen with ``python -m bench.explain_cost`` (BENCHMARKS.md, "explain"): at the same cost (37 int8
 forwards, about 0.9 s of one core), they removed the evidence for "messy" faster than 7 × 7 cells
-with 2 × 2 windows, and as fast as 8 × 8 cells at almost twice the cost.
+with 2 × 2 windows, and nearly as fast as 8 × 8 cells, which cost almost twice as much.
 """
 
 from __future__ import annotations
