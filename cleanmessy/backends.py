@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from cleanmessy.errors import ModelLoadError
+from cleanmessy.errors import ModelLoadError, PyTorchMissingError
 from cleanmessy.model_files import ONNX_FILES, model_file
 
 ONNX_INPUT = "pixel_values"
@@ -21,9 +21,12 @@ ONNX_OUTPUT = "logits"
 
 
 class Backend(Protocol):
-    """What the predictor needs from an inference engine."""
+    """What the predictor (and the occlusion heatmap) needs from an inference engine."""
 
     name: str
+
+    def logits(self, pixel_values: np.ndarray) -> np.ndarray:
+        """Class logits, shape (N, num_labels), float32."""
 
     def probabilities(self, pixel_values: np.ndarray) -> np.ndarray:
         """Class probabilities, shape (N, num_labels), rows summing to 1."""
@@ -44,12 +47,16 @@ class EagerBackend:
     def __init__(self, model) -> None:
         self.model = model.eval()
 
-    def probabilities(self, pixel_values: np.ndarray) -> np.ndarray:
-        import torch
-
+    def logits(self, pixel_values: np.ndarray) -> np.ndarray:
+        try:
+            import torch
+        except ImportError:
+            raise PyTorchMissingError("the eager backend") from None
         with torch.inference_mode():
-            logits = self.model(pixel_values=torch.from_numpy(pixel_values)).logits
-        return torch.softmax(logits.float(), dim=-1).numpy()
+            return self.model(pixel_values=torch.from_numpy(pixel_values)).logits.float().numpy()
+
+    def probabilities(self, pixel_values: np.ndarray) -> np.ndarray:
+        return softmax(self.logits(pixel_values))
 
 
 class OnnxBackend:
@@ -74,14 +81,18 @@ class OnnxBackend:
         shape = self.session.get_inputs()[0].shape
         self.input_size = tuple(shape[2:]) if all(isinstance(side, int) for side in shape[2:]) else None
 
-    def probabilities(self, pixel_values: np.ndarray) -> np.ndarray:
+    def logits(self, pixel_values: np.ndarray) -> np.ndarray:
+        """The graph's ``logits`` output, asked for by name (a graph may have other outputs)."""
         if self.input_size and tuple(pixel_values.shape[2:]) != self.input_size:
             raise ValueError(
                 f"{self.path.name} expects {self.input_size[0]}×{self.input_size[1]} pixels, "
                 f"got {pixel_values.shape[2]}×{pixel_values.shape[3]}: the image processor and the export disagree"
             )
         (logits,) = self.session.run([ONNX_OUTPUT], {ONNX_INPUT: pixel_values})
-        return softmax(logits)
+        return logits
+
+    def probabilities(self, pixel_values: np.ndarray) -> np.ndarray:
+        return softmax(self.logits(pixel_values))
 
 
 # ---------------------------------------------------------------- choosing a backend

@@ -27,6 +27,7 @@ settings.export("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(10**9), overwrite=False)
 
 import gradio as gr  # noqa: E402
 
+from cleanmessy.explain import uses_pytorch  # noqa: E402
 from cleanmessy.feedback_sync import start_feedback_sync  # noqa: E402
 from cleanmessy.model_info import read_model_info  # noqa: E402
 from space.config import SpaceConfig, parse_args  # noqa: E402
@@ -194,8 +195,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config = parse_args(argv)
     model_id = settings.model_id()
-    # every check draws a heatmap: load PyTorch now
-    predictor = Predictor.load(model_id, preload_model=True, revision=settings.model_revision())
+    # Every check draws a heatmap: if its method needs the PyTorch model, load that now, not on the first visit.
+    predictor = Predictor.load(model_id, preload_model=uses_pytorch(), revision=settings.model_revision())
     service = SpaceService(predictor, max_batch=config.max_batch, feedback_dir=settings.feedback_dir())
     examples = find_examples(predictor.served.path, folder=config.examples_dir, dataset=config.examples_dataset,
                              per_label=config.examples_per_label)

@@ -8,12 +8,21 @@ The Space gets the same layout as this repository, so it starts the way ``make d
 
 - ``space/*.py`` (every module there but this one);
 - the ``cleanmessy/`` modules those import, followed transitively (so the Space does not carry,
-  say, the training-only image-folder loader and its ``datasets`` dependency);
+  say, the training-only image-folder loader);
 - ``requirements.txt``: the pins from the root ``requirements.txt`` for exactly the third-party
-  packages the shipped code imports (gradio itself comes from the Space's ``sdk_version``);
-- ``README.md`` with the Space YAML (``sdk: gradio``, ``sdk_version`` of the installed gradio,
-  ``app_file``, title, emoji, colours, ``models``) and the model id, which is also set as the
-  Space variable ``MODEL_ID`` that the app reads.
+  packages the shipped code imports (gradio itself comes from the Space's ``sdk_version``).
+  Imports guarded by ``except ImportError`` are optional and left out: that is how PyTorch and
+  transformers stay out of the Space. It serves the model's int8 ONNX export with onnxruntime
+  and draws the heatmap by occlusion on that same model, so it installs small and starts fast.
+  Only a model without ``onnx/model_quantized.onnx`` (or ``--with-pytorch``) brings PyTorch, and
+  then the CPU build: ``torch==X+cpu`` from the PyTorch CPU index, never the CUDA build with its
+  ``nvidia-*`` wheels that PyPI's ``torch`` pulls on Linux;
+- ``README.md`` with the Space YAML: ``sdk: gradio`` and an ``sdk_version`` checked to be a released
+  gradio version (the one pinned in ``requirements.txt``), ``suggested_hardware: cpu-basic``,
+  ``models``, ``datasets`` (the model card's), and ``preload_from_hub`` with the files the app
+  reads, so a public model is in the image at build time instead of being downloaded at every
+  cold start. The model id is also set as the Space variable ``MODEL_ID`` that the app reads
+  (and ``--feedback-repo`` as ``FEEDBACK_REPO``).
 
 The Gradio Space also gets the in-browser page (``web/`` with its vendored library and WASM files),
 served by the app at ``/web/``.
@@ -36,13 +45,16 @@ import re
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
 
 from cleanmessy import settings
 from cleanmessy.errors import CleanMessyError
 from cleanmessy.hub import MissingImageProcessorError, endpoint, hub_errors, repo_url
-from cleanmessy.model_files import PROCESSOR_FILE
+from cleanmessy.model_files import CONFIG_FILE, ONNX_FILES, PROCESSOR_FILE
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +63,15 @@ CORE = "cleanmessy"
 APP_FILE = "space/app.py"
 SDK_PACKAGES = {"gradio", "gradio-client"}  # installed by the Space runtime from sdk_version
 IMPORT_GUARDS = {"ImportError", "ModuleNotFoundError"}
+HARDWARE = "cpu-basic"
+ONNX_INT8 = ONNX_FILES["onnx-int8"]
+SERVED_FILES = (CONFIG_FILE, PROCESSOR_FILE, ONNX_INT8)
+"""What the app reads from the model repo when it serves the int8 ONNX model (preloaded at build)."""
+PYTORCH_FILES = (CONFIG_FILE, PROCESSOR_FILE, "model.safetensors")
+"""What it reads when it serves the PyTorch model instead."""
+PYTORCH_STACK = ("torch", "transformers")
+"""Imported only behind ``except ImportError`` guards; shipped only with ``pytorch=True``."""
+CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
 class DeployError(CleanMessyError):
@@ -143,38 +164,97 @@ def space_requirements(files: list[Path], local: set[str], requirements: Path = 
     return [lines[name] for name in sorted(lines)]
 
 
-def space_card(title: str, model_id: str, gradio_version: str) -> str:
+def pytorch_requirements(requirements: Path = ROOT / "requirements.txt") -> list[str]:
+    """The CPU-only PyTorch stack as requirement lines: the CPU index, ``torch==X+cpu``, transformers."""
+    pins = root_pins(requirements)
+    lines = [f"--extra-index-url {CPU_TORCH_INDEX}"]
+    for name in PYTORCH_STACK:
+        line = pins.get(name) or f"{name}=={metadata.version(name)}"
+        if name == "torch":
+            line = line.split("+", 1)[0] + "+cpu"
+        lines.append(line.split(";")[0].strip())
+    return lines
+
+
+def sdk_version(requirements: Path = ROOT / "requirements.txt") -> str:
+    """The gradio version the Space runs: the root pin, checked to be a final release that is installed here."""
+    pin = root_pins(requirements).get("gradio", "")
+    match = re.fullmatch(r"gradio==([^\s;]+)", pin.replace(" ", ""))
+    if not match:
+        raise DeployError(f"requirements.txt must pin gradio exactly (gradio==X.Y.Z), found {pin or 'no pin'!r}")
+    try:
+        version = Version(match.group(1))
+    except InvalidVersion:
+        raise DeployError(f"gradio=={match.group(1)} in requirements.txt is not a valid version") from None
+    if version.is_prerelease or version.is_devrelease or version.local or str(version) != match.group(1):
+        raise DeployError(f"sdk_version must be a released gradio version (X.Y.Z), not {match.group(1)}")
+    installed = metadata.version("gradio")
+    if installed != match.group(1):
+        raise DeployError(f"gradio {installed} is installed but requirements.txt pins {match.group(1)}: "
+                          "run `make setup` so the Space runs the version the app was tested with")
+    return match.group(1)
+
+
+def space_card(title: str, model_id: str, gradio_version: str, *, preload: list[str] | None = None,
+               datasets: list[str] | None = None, private_model: bool = False) -> str:
     """The Space README: YAML that configures the Space, then how to use and configure it."""
+    lines = [
+        f"title: {title}", "emoji: 🧹", "colorFrom: yellow", "colorTo: green", "sdk: gradio",
+        f"sdk_version: {gradio_version}", 'python_version: "3.11"', f"app_file: {APP_FILE}",
+        f"suggested_hardware: {HARDWARE}", "pinned: false", "models:", f"- {model_id}",
+    ]
+    if datasets:
+        lines += ["datasets:"] + [f"- {name}" for name in datasets]
+    if preload:
+        lines += ["preload_from_hub:", f"- {model_id} {','.join(preload)}"]
+    lines.append("short_description: Is this room clean or messy? Upload a photo.")
+    if preload:
+        model_files = (f"The model's files ({', '.join(f'`{name}`' for name in preload)}) are downloaded when the "
+                       "Space is built (`preload_from_hub`), so a cold start does not wait for them.")
+    elif private_model:
+        model_files = ("The model is private, and `preload_from_hub` runs at build time without your secrets, so the "
+                       "app downloads the model's files at start with the `HF_TOKEN` secret (read access). To have "
+                       "them in the image instead, use a Docker Space whose Dockerfile downloads them with a build "
+                       "secret (`RUN --mount=type=secret,id=HF_TOKEN ...`).")
+    else:
+        model_files = "The app downloads the model's files at start."
     return f"""---
-title: {title}
-emoji: 🧹
-colorFrom: yellow
-colorTo: green
-sdk: gradio
-sdk_version: {gradio_version}
-python_version: "3.11"
-app_file: {APP_FILE}
-pinned: false
-models:
-- {model_id}
-short_description: Is this room clean or messy? Upload a photo.
+{chr(10).join(lines)}
 ---
 
 # {title}
 
-Upload a photo of a room and get a verdict, **clean** or **messy**, with how sure the model is.
+Upload a photo of a room and get a verdict, **clean** or **messy**, with how sure the model is and a
+heatmap of where the mess is.
 
 The model is [`{model_id}`]({repo_url(model_id)}). The app reads it from the Space variable
 `MODEL_ID` (Settings → Variables and secrets), which `python -m space.deploy` sets; change it there to
 serve another clean/messy model. For a private model, also add a secret `HF_TOKEN` with read access.
+{model_files}
+
+Feedback (👍/👎) is written to the Space's disk, which a restart wipes: set the variable `FEEDBACK_REPO`
+to a dataset repo (and `HF_TOKEN` with write access) to have it pushed there in the background.
 
 Deployed from the clean-or-messy project with
 `python -m space.deploy --repo <this space> --model {model_id}`.
 """
 
 
-def stage_space(stage: Path, model_id: str, title: str, space_dir: Path = ROOT / "space") -> list[Path]:
-    """Write the Space's files into ``stage``; return the shipped Python files (relative to ``stage``)."""
+def stage_space(
+    stage: Path,
+    model_id: str,
+    title: str,
+    space_dir: Path = ROOT / "space",
+    *,
+    pytorch: bool = False,
+    private_model: bool = False,
+    datasets: list[str] | None = None,
+) -> list[Path]:
+    """Write the Space's files into ``stage``; return the shipped Python files (relative to ``stage``).
+
+    ``pytorch``: the model has no int8 ONNX export, so the Space needs the (CPU) PyTorch stack.
+    ``private_model``: leave ``preload_from_hub`` out (it cannot use the Space's secrets).
+    """
     apps = sorted(p for p in space_dir.glob("*.py") if p.name != Path(__file__).name)
     if not (space_dir / "app.py").is_file():
         raise DeployError(f"{space_dir / 'app.py'} not found: there is no app to deploy")
@@ -184,9 +264,16 @@ def stage_space(stage: Path, model_id: str, title: str, space_dir: Path = ROOT /
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
     local = {CORE, "space"} | {p.stem for p in apps}
-    requirements = space_requirements(sources, local, space_dir.parent / "requirements.txt")
+    root_requirements = space_dir.parent / "requirements.txt"
+    requirements = space_requirements(sources, local, root_requirements)
+    if pytorch:
+        stack = {normalise(name) for name in PYTORCH_STACK}
+        requirements = pytorch_requirements(root_requirements) + [
+            line for line in requirements if normalise(re.split(r"[\[<>=!~ ;]", line, maxsplit=1)[0]) not in stack]
     (stage / "requirements.txt").write_text("\n".join(requirements) + "\n")
-    (stage / "README.md").write_text(space_card(title, model_id, metadata.version("gradio")))
+    preload = None if private_model else list(PYTORCH_FILES if pytorch else SERVED_FILES)
+    (stage / "README.md").write_text(space_card(title, model_id, sdk_version(root_requirements), preload=preload,
+                                                datasets=datasets, private_model=private_model))
     web_dir = space_dir.parent / "web"
     if (web_dir / "index.html").is_file():
         stage_web_page(stage / "web", web_dir)
@@ -311,8 +398,17 @@ def deploy_static_space(
     return repo_url(repo_id, "space")
 
 
-def check_model(model_id: str, token: str | None) -> bool:
-    """Fail with one line unless ``model_id`` exists and has an image processor; return whether it is private."""
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the deploy needs to know about the model repo."""
+
+    private: bool
+    has_onnx_int8: bool
+    datasets: list[str]
+
+
+def check_model(model_id: str, token: str | None) -> ModelFacts:
+    """Fail with one line unless ``model_id`` exists and has an image processor; return what the Space needs to know."""
     from huggingface_hub import HfApi
 
     with hub_errors(model_id, "model", action="serve", token=token):
@@ -323,7 +419,10 @@ def check_model(model_id: str, token: str | None) -> bool:
             f"model repo {model_id} has no image processor (preprocessor_config.json), so the Space could not "
             "load it: push the model with `python -m training --push-to-hub`, which saves it beside the weights"
         )
-    return bool(info.private)
+    card = info.card_data.to_dict() if info.card_data is not None else {}
+    datasets = card.get("datasets") or []
+    datasets = [datasets] if isinstance(datasets, str) else [str(name) for name in datasets]
+    return ModelFacts(private=bool(info.private), has_onnx_int8=ONNX_INT8 in files, datasets=datasets)
 
 
 def deploy_space(
@@ -334,20 +433,31 @@ def deploy_space(
     token: str | None = None,
     title: str = "Clean or Messy",
     space_dir: Path = ROOT / "space",
+    with_pytorch: bool = False,
+    feedback_repo: str | None = None,
 ) -> str:
     """Create or update the Gradio Space ``repo_id`` serving ``model_id``; return the Space URL.
 
     ``space_dir`` is the folder holding ``app.py``; the core package and ``requirements.txt`` are read beside it.
+    The Space runs without PyTorch unless the model has no int8 ONNX export or ``with_pytorch`` is set.
     """
     from huggingface_hub import HfApi
 
-    model_private = check_model(model_id, token)
+    model = check_model(model_id, token)
+    pytorch = with_pytorch or not model.has_onnx_int8
+    if not model.has_onnx_int8:
+        print(f"note: {model_id} has no {ONNX_INT8}, so the Space installs (CPU) PyTorch to serve it: export it with "
+              "`python -m training.export --model DIR` and push, for a Space that builds small and starts fast")
     api = HfApi(token=token)
     with tempfile.TemporaryDirectory(prefix="space-") as tmp:
-        stage_space(Path(tmp), model_id, title, space_dir)
+        stage_space(Path(tmp), model_id, title, space_dir, pytorch=pytorch, private_model=model.private,
+                    datasets=model.datasets)
         with hub_errors(repo_id, "space", action="deploy to", token=token):
             api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
             api.add_space_variable(repo_id, "MODEL_ID", model_id, description="Hub id of the clean/messy model")
+            if feedback_repo:
+                api.add_space_variable(repo_id, "FEEDBACK_REPO", feedback_repo,
+                                       description="Hub dataset the 👍/👎 feedback is pushed to")
             api.upload_folder(
                 repo_id=repo_id,
                 repo_type="space",
@@ -355,7 +465,7 @@ def deploy_space(
                 delete_patterns=["*.py", "requirements.txt", "web/*"],
                 commit_message=f"Deploy clean-or-messy app serving {model_id}",
             )
-    if model_private:
+    if model.private:
         print(f"note: {model_id} is private: add a secret HF_TOKEN with read access in the Space settings")
     return repo_url(repo_id, "space")
 
@@ -370,13 +480,19 @@ def main(argv: list[str] | None = None) -> int:
                              "the visitor's device; the model repo must be public")
     parser.add_argument("--private", action="store_true", help="create the Space private (ignored if it exists)")
     parser.add_argument("--title", default="Clean or Messy", help="Space title (default: %(default)s)")
+    parser.add_argument("--with-pytorch", action="store_true",
+                        help="also install (CPU) PyTorch, e.g. for EXPLAIN_METHOD=gradient (default: only without an ONNX export)")
+    parser.add_argument("--feedback-repo", help="Hub dataset the Space pushes 👍/👎 feedback to (sets FEEDBACK_REPO)")
     settings.add_flag(parser, "HF_TOKEN", dest="token")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     token = settings.resolve(args.token, "HF_TOKEN")
     try:
-        deploy = deploy_static_space if args.static else deploy_space
-        url = deploy(args.repo, args.model, private=args.private, token=token, title=args.title)
+        if args.static:
+            url = deploy_static_space(args.repo, args.model, private=args.private, token=token, title=args.title)
+        else:
+            url = deploy_space(args.repo, args.model, private=args.private, token=token, title=args.title,
+                               with_pytorch=args.with_pytorch, feedback_repo=args.feedback_repo)
     except CleanMessyError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -229,7 +229,7 @@ def test_store_repairs_what_a_killed_run_left(tmp_path: Path) -> None:
 def test_engine_registry() -> None:
     assert set(ENGINES) == {"google", "bing", "fake"}
     assert get_engine("bing").search_url("messy room") == "https://www.bing.com/images/search?q=messy+room&form=HDRSC2&first=1"
-    assert get_engine("google", "https://www.google.de/").search_url("a&b").startswith("https://www.google.de/search?q=a%26b&tbm=isch")
+    assert get_engine("google", "https://www.google.de/").search_url("a&b") == "https://www.google.de/search?q=a%26b&udm=2"
     with pytest.raises(EngineError, match="needs --base-url"):
         get_engine("fake")
     with pytest.raises(EngineError, match="choose one of"):
