@@ -9,6 +9,8 @@
 | ``ORT_THREADS``     | ``TORCH_THREADS``        | onnxruntime intra-op threads for the onnx backends    |
 | ``PREDICTOR_BACKEND``| ``auto``                | eager, onnx, onnx-fp32, onnx-int8 or auto (int8 ONNX if the model has it) |
 | ``FEEDBACK_DIR``    | ``feedback``             | where 👍/👎 feedback is stored (image-folder layout)    |
+| ``REST_RATE_LIMIT`` | ``60/60``                | Space REST API: requests per client per window, ``COUNT/SECONDS`` (``0/60``: off) |
+| ``MCP_SERVER``      | ``1``                    | Space: serve the MCP tools at ``/gradio_api/mcp/`` (``0`` turns it off) |
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import os
 DEFAULT_MODEL_DIR = "models/clean-or-messy"
 DEFAULT_UNSURE_THRESHOLD = 0.65
 DEFAULT_FEEDBACK_DIR = "feedback"
+DEFAULT_REST_RATE_LIMIT = "60/60"
 
 
 def model_id() -> str:
@@ -56,3 +59,18 @@ def predictor_backend() -> str:
 def feedback_dir() -> str:
     """Folder where user feedback is written (``$FEEDBACK_DIR``)."""
     return os.environ.get("FEEDBACK_DIR") or DEFAULT_FEEDBACK_DIR
+
+
+def rest_rate_limit() -> tuple[int, float]:
+    """``(count, seconds)``: requests one client may make to the Space's REST API per window (``$REST_RATE_LIMIT``)."""
+    from cleanmessy.ratelimit import parse_rate_limit
+
+    try:
+        return parse_rate_limit(os.environ.get("REST_RATE_LIMIT") or DEFAULT_REST_RATE_LIMIT)
+    except ValueError as error:
+        raise ValueError(f"REST_RATE_LIMIT: {error}") from None
+
+
+def mcp_server() -> bool:
+    """Whether the Space also serves its API as MCP tools (``$MCP_SERVER``, default on; 0/false/no/off turn it off)."""
+    return (os.environ.get("MCP_SERVER") or "1").strip().lower() not in {"0", "false", "no", "off"}

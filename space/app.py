@@ -26,6 +26,8 @@ import gradio as gr  # noqa: E402
 from cleanmessy import Predictor, settings  # noqa: E402
 from space.config import SpaceConfig, parse_args  # noqa: E402
 from space.examples import find_examples  # noqa: E402
+from space.mcp_tool import add_classify_room_tool  # noqa: E402
+from space.rest import rest_routes  # noqa: E402
 from space.service import SpaceService  # noqa: E402
 
 logger = logging.getLogger("space")
@@ -45,7 +47,7 @@ def intro(threshold: float) -> str:
 
 
 def build_demo(service: SpaceService, config: SpaceConfig, examples: list[str]) -> gr.Blocks:
-    """The page (single photo, batch tab) and the API endpoints ``/predict`` and ``/predict_batch``."""
+    """The page (single photo, batch tab) and the API endpoints ``/predict``, ``/predict_batch`` and ``/classify_room``."""
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(intro(service.predictor.unsure_below))
         with gr.Tab("One photo"):
@@ -106,13 +108,15 @@ def build_demo(service: SpaceService, config: SpaceConfig, examples: list[str]) 
 
         gr.api(predict, api_name="predict", concurrency_limit=config.api_concurrency)
         gr.api(predict_batch, api_name="predict_batch", concurrency_limit=config.concurrency)
+        add_classify_room_tool(service, concurrency_limit=config.api_concurrency)
 
     demo.queue(default_concurrency_limit=config.concurrency, max_size=config.queue_size)
     return demo
 
 
-def launch(demo: gr.Blocks, config: SpaceConfig, *, block: bool = True):
-    """Start the server with the serving limits; return ``(app, url)``."""
+def launch(demo: gr.Blocks, config: SpaceConfig, service: SpaceService, *, block: bool = True):
+    """Start the server with the serving limits, the REST API in front and the MCP server; return ``(app, url)``."""
+    routes = rest_routes(service, max_bytes=config.max_file_bytes, rate_limit=config.rest_rate_limit)
     app, url, _ = demo.launch(
         server_name=config.host,
         server_port=config.port,
@@ -124,6 +128,8 @@ def launch(demo: gr.Blocks, config: SpaceConfig, *, block: bool = True):
         run_history=False,
         enable_monitoring=False,
         prevent_thread_lock=not block,
+        mcp_server=config.mcp_server,
+        app_kwargs={"routes": routes},
     )
     return app, url
 
@@ -138,9 +144,10 @@ def main(argv: list[str] | None = None) -> None:
     examples = find_examples(model_id, folder=config.examples_dir, dataset=config.examples_dataset,
                              per_label=config.examples_per_label)
     demo = build_demo(service, config, examples)
-    _, url = launch(demo, config, block=False)
+    _, url = launch(demo, config, service, block=False)
+    mcp = f", MCP at {url}gradio_api/mcp/" if config.mcp_server else ""
     print(f"==> {TITLE} is serving {model_id} on {url} ({len(examples)} examples, feedback to "
-          f"{settings.feedback_dir()})", flush=True)
+          f"{settings.feedback_dir()}; REST at {url}api/docs{mcp})", flush=True)
     demo.block_thread()
 
 

@@ -12,9 +12,11 @@
 | ``EXAMPLES_DIR``      | ``--examples-dir``| unset    | image folder (``<dir>/<label>/*``) to take example photos from |
 | ``EXAMPLES_DATASET``  | ``--examples-dataset``| unset | Hub dataset id to take example photos from                    |
 | ``EXAMPLES_PER_LABEL``|                 | 3          | example photos per label                                       |
+| ``REST_RATE_LIMIT``   | ``--rest-rate-limit``| 60/60 | REST API (``/api/classify``): photos per client per window, ``COUNT/SECONDS``; ``0/60`` off |
+| ``MCP_SERVER``        | ``--mcp`` / ``--no-mcp``| on | also serve the API as MCP tools at ``/gradio_api/mcp/``     |
 
-The model (``MODEL_ID``), the "hard to say" threshold (``UNSURE_THRESHOLD``) and the feedback
-folder (``FEEDBACK_DIR``) come from :mod:`cleanmessy.settings`.
+The model (``MODEL_ID``), the "hard to say" threshold (``UNSURE_THRESHOLD``), the feedback
+folder (``FEEDBACK_DIR``), ``REST_RATE_LIMIT`` and ``MCP_SERVER`` come from :mod:`cleanmessy.settings`.
 
 Why these defaults, on a 2-core CPU: every forward pass uses all cores, so the Space runs one
 model computation at a time (a lock) and gets its throughput from batching concurrent ``/predict``
@@ -29,7 +31,9 @@ import argparse
 import os
 from dataclasses import dataclass
 
+from cleanmessy import settings
 from cleanmessy.images import DEFAULT_MAX_BYTES
+from cleanmessy.ratelimit import parse_rate_limit
 
 
 def _int(name: str, default: int) -> int:
@@ -57,6 +61,8 @@ class SpaceConfig:
     examples_dir: str | None = None
     examples_dataset: str | None = None
     examples_per_label: int = 3
+    rest_rate_limit: tuple[int, float] = (60, 60.0)
+    mcp_server: bool = True
 
 
 def parse_args(argv: list[str] | None = None) -> SpaceConfig:
@@ -81,7 +87,16 @@ def parse_args(argv: list[str] | None = None) -> SpaceConfig:
     parser.add_argument("--examples-dataset", default=os.environ.get("EXAMPLES_DATASET") or None,
                         help="Hub dataset id with example photos (default: $EXAMPLES_DATASET, else the "
                              "dataset named in the model card)")
+    parser.add_argument("--rest-rate-limit", default=None,
+                        help="REST API photos per client per window, COUNT/SECONDS, 0/60 for none "
+                             "(default: $REST_RATE_LIMIT or 60/60)")
+    parser.add_argument("--mcp", action=argparse.BooleanOptionalAction, default=None,
+                        help="serve the API as MCP tools at /gradio_api/mcp/ (default: $MCP_SERVER, on)")
     args = parser.parse_args(argv)
+    try:
+        rest_rate_limit = parse_rate_limit(args.rest_rate_limit) if args.rest_rate_limit else settings.rest_rate_limit()
+    except ValueError as error:
+        parser.error(str(error))
     for name in ("port", "concurrency", "api_concurrency", "queue_size", "max_batch"):
         if getattr(args, name) < (0 if name == "port" else 1):
             parser.error(f"--{name.replace('_', '-')} must be positive")
@@ -95,4 +110,6 @@ def parse_args(argv: list[str] | None = None) -> SpaceConfig:
         examples_dir=args.examples_dir,
         examples_dataset=args.examples_dataset,
         examples_per_label=_int("EXAMPLES_PER_LABEL", 3),
+        rest_rate_limit=rest_rate_limit,
+        mcp_server=settings.mcp_server() if args.mcp is None else args.mcp,
     )

@@ -16,10 +16,10 @@ from typing import Any, Iterator
 import gradio as gr
 from PIL import Image
 
-from cleanmessy.errors import CleanMessyError
+from cleanmessy.errors import CleanMessyError, ImageError
 from cleanmessy.explain import explain
 from cleanmessy.feedback import FeedbackStore
-from cleanmessy.images import load_image
+from cleanmessy.images import ImageSource, load_image
 from cleanmessy.labels import LABELS
 from cleanmessy.verdict import Verdict
 from space.batcher import Batcher
@@ -89,19 +89,47 @@ class SpaceService:
     def close(self) -> None:
         self.batcher.close()
 
+    def decode(self, source: ImageSource) -> Image.Image:
+        """Decode and check one photo (bytes or a path) with the core's intake; raises ``ImageError``."""
+        return load_image(source, size_hint=getattr(self.predictor.preprocess, "size_hint", None))
+
     def load(self, payload: Any) -> Image.Image:
         """Decode and check one uploaded photo with the core's intake."""
         path = upload_path(payload)
         with user_errors():
-            return load_image(path, size_hint=getattr(self.predictor.preprocess, "size_hint", None))
+            return self.decode(path)
 
     # --- API -------------------------------------------------------------------------------
 
+    def classify(self, source: ImageSource) -> dict:
+        """The verdict dict for one photo (bytes or a path), through the shared micro-batcher.
+
+        The door every API shares (``/predict``, REST, MCP); raises the core's ``CleanMessyError``.
+        """
+        return self.batcher.predict([self.decode(source)])[0].to_dict()
+
+    def classify_many(self, named: list[tuple[str, ImageSource]]) -> list[dict]:
+        """``{file, ...verdict}`` per photo, in order, or ``{file, error}`` for a bad one; the good ones share passes."""
+        results: list[dict] = []
+        images: list[Image.Image] = []
+        good: list[dict] = []
+        for name, source in named:
+            result = {"file": name}
+            results.append(result)
+            try:
+                images.append(self.decode(source))
+                good.append(result)
+            except ImageError as error:
+                result["error"] = str(error)
+        for result, verdict in zip(good, self.batcher.predict(images) if images else []):
+            result.update(verdict.to_dict())
+        return results
+
     def predict(self, payload: Any) -> dict:
         """``{label, confidence, scores, unsure}`` for one photo."""
-        image = self.load(payload)
+        path = upload_path(payload)
         with user_errors():
-            return self.batcher.predict([image])[0].to_dict()
+            return self.classify(path)
 
     def predict_many(self, payloads: list[Any]) -> list[dict]:
         """One result per photo, in order: ``file`` plus the verdict dict, or ``{file, error}`` for a bad photo."""
