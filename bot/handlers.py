@@ -118,6 +118,9 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     action, index = parsed
     app = services(context)
+    if action == texts.WHY and not app.can_explain:
+        await query.answer(texts.NO_HEATMAP, show_alert=True)
+        return
     if action == texts.WHY and (wait := app.rate.take(query.from_user.id)):
         await query.answer(texts.RATE_LIMITED.format(seconds=max(1, round(wait))), show_alert=True)
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import time
 from collections import OrderedDict
@@ -49,6 +50,11 @@ class Services:
     def model_info(self) -> ModelInfo:
         """The served model's id and measured accuracy (read once)."""
         return read_model_info(self.predictor.source)
+
+    @cached_property
+    def can_explain(self) -> bool:
+        """Heatmaps need PyTorch; a serverless bundle (``python -m bot.package``) ships without it."""
+        return importlib.util.find_spec("torch") is not None
 
     @property
     def unsure_below(self) -> float:

@@ -144,17 +144,21 @@ def test_lambda_zip_in_an_isolated_interpreter(model_dir, fake, photo, tmp_path)
         return {"version": "2.0", "rawPath": "/", "headers": headers, "isBase64Encoded": False,
                 "requestContext": {"http": {"method": "POST", "path": "/"}}, "body": json.dumps(update)}
 
+    why = fake.callback_query(fake.text_message("a verdict"), texts.callback_data(texts.WHY, 0))
     events = [event(fake.update(message=fake.photo_message(photo)), None),
-              event(fake.update(message=fake.photo_message(photo)), SECRET)]
+              event(fake.update(message=fake.photo_message(photo)), SECRET),
+              event(fake.update(callback_query=why), SECRET)]
     result = subprocess.run(
         [sys.executable, "-I", "-S", "-c", LAMBDA_DRIVER, str(unpacked), json.dumps(events)],
         cwd=tmp_path, env=function_env(fake, tmp_path), capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert [answer["statusCode"] for answer in report["answers"]] == [403, 200]
+    assert [answer["statusCode"] for answer in report["answers"]] == [403, 200, 200]
     assert report["from_bundle"] == [True, True, True]
     assert report["sys_path"][0] == str(unpacked)
     assert not [entry for entry in report["sys_path"][1:] if "site-packages" in entry or entry.startswith(str(package.ROOT))]
     assert report["heavy"] == []  # torch and transformers were never imported
     assert fake.texts(42) == [expected_reply(model_dir, photo)]
+    # No PyTorch in the bundle: "Why?" says heatmaps are unavailable instead of apologising for a crash.
+    assert [call["text"] for call in fake.sent("answerCallbackQuery")] == [texts.NO_HEATMAP]
