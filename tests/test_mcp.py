@@ -20,8 +20,8 @@ def space(tiny_model_dir, tmp_path_factory):
         yield url, service
 
 
-async def with_session(url: str, work):
-    async with streamable_http_client(f"{url}gradio_api/mcp/") as (read, write, _):
+async def with_session(url: str, work, query: str = ""):
+    async with streamable_http_client(f"{url}gradio_api/mcp/{query}") as (read, write, _):
         async with ClientSession(read, write) as session:
             await session.initialize()
             return await work(session)
@@ -39,6 +39,8 @@ def test_classify_room_is_listed_with_a_description_for_agents(space):
     assert tool.inputSchema["required"] == ["image"]
     assert tool.inputSchema["properties"]["image"]["type"] == "string"
     assert "base64" in tool.inputSchema["properties"]["image"]["description"]
+    only = asyncio.run(with_session(space[0], lambda session: session.list_tools(), "?tools=classify_room")).tools
+    assert [tool.name for tool in only] == ["classify_room"]  # the README's client configuration
 
 
 def test_classify_room_on_a_photo_gives_the_verdict(space):
