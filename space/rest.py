@@ -26,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Mount
 
 from cleanmessy.errors import CleanMessyError, ImageTooLargeError, NotAnImageError
@@ -39,6 +40,8 @@ PREFIX = "/api"
 MULTIPART_OVERHEAD = 64 * 1024
 """Bytes allowed on top of the image limit for multipart boundaries and part headers."""
 BATCH_BYTES = 4
+MAX_FILES = 64
+"""Most photos in one batch request."""
 """A batch request may carry this many times ``MAX_IMAGE_BYTES`` in all."""
 
 _VERDICT_SCHEMA = {
@@ -126,9 +129,13 @@ class RestApi:
         """``(name, bytes)`` of each photo: the multipart ``field`` parts, or the raw ``image/*`` body."""
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type == "multipart/form-data":
-            # Read (bounded) first: Starlette's form parser would spool any size to disk.
-            request._body = await read_body(request, total + MULTIPART_OVERHEAD)
-            form = await request.form(max_files=64)
+            # Read (bounded) first, then parse from memory: Starlette's parser would spool any size to disk.
+            body = await read_body(request, total + MULTIPART_OVERHEAD)
+
+            async def replay() -> dict:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            form = await Request(request.scope, replay).form(max_files=MAX_FILES)
             parts = [part for part in form.getlist(field) if isinstance(part, UploadFile)]
             if not parts:
                 raise RestError(422, f"no photo received: send it as the multipart field {field!r}")
@@ -174,6 +181,10 @@ def build_rest_app(api: RestApi) -> FastAPI:
     @app.exception_handler(RestError)
     async def rest_error(request: Request, error: RestError) -> JSONResponse:
         return JSONResponse({"error": error.message}, status_code=error.status, headers=error.headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:  # 404, 405, a malformed form...
+        return JSONResponse({"error": str(error.detail)}, status_code=error.status_code, headers=error.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:

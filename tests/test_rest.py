@@ -100,6 +100,14 @@ def test_batch_answers_each_photo_in_order_through_the_batcher(space, uploads):
     assert service.batcher.batch_sizes[before:] == [3]  # the three good photos shared one forward pass
 
 
+def test_every_error_is_json_with_an_error_field(space, uploads):
+    too_many = [("files", (f"{i}.jpg", b"x")) for i in range(65)]
+    response = httpx.post(f"{space[0]}api/classify/batch", files=too_many)
+    assert response.status_code == 400 and "Too many files" in response.json()["error"]
+    assert httpx.get(f"{space[0]}api/classify").status_code == 405
+    assert "error" in httpx.get(f"{space[0]}api/nothing-here").json()
+
+
 def test_health_names_model_revision_and_backend(space, tiny_model_dir):
     response = httpx.get(f"{space[0]}api/health")
     assert response.json() == {"status": "ok", "model": str(tiny_model_dir), "revision": None, "backend": "eager"}
