@@ -77,6 +77,21 @@ def test_bundle_holds_only_what_the_function_runs(model_dir, tmp_path):
     assert "MB unzipped (limit 500 MB)" in bundle.report()[0]
 
 
+def test_package_takes_a_hub_repo_at_a_revision(model_dir, hub, tmp_path):
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=hub.url, token="hf_bundletester")
+    repo_id = "bundletester/clean-or-messy"
+    api.create_repo(repo_id, exist_ok=True)
+    first = api.upload_folder(repo_id=repo_id, folder_path=str(model_dir)).oid
+    api.upload_file(repo_id=repo_id, path_or_fileobj=b"{}", path_in_repo="onnx/model_quantized.onnx")  # a later commit
+
+    bundle = package.build("gcf", f"{repo_id}@{first}", tmp_path / "gcf")
+    shipped = bundle.folder / "model" / "onnx" / "model_quantized.onnx"
+    assert shipped.read_bytes() == (model_dir / "onnx" / "model_quantized.onnx").read_bytes()
+    assert not (bundle.folder / "model" / "model.safetensors").exists()  # only the serving files were fetched
+
+
 def test_package_refuses_a_model_without_int8_onnx(tiny_model_dir, tmp_path):
     with pytest.raises(package.PackageError, match="no onnx/model_quantized.onnx"):
         package.build("lambda", str(tiny_model_dir), tmp_path / "out", install=False)
