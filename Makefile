@@ -54,6 +54,8 @@ bench: setup $(MODEL_DIR)/config.json  ## every benchmark on this machine, writt
 	$(PY) -m bench.serving --model $(MODEL_DIR) --data $(DATA)
 	$(PY) -m bench.explain_cost --model $(MODEL_DIR) --data $(DATA)
 	$(PY) -m bench.space_load --model $(MODEL_DIR) --data $(DATA)
+	$(PY) -m bench.front_doors --model $(MODEL_DIR) --data $(DATA)
+	$(PY) -m bench.bundles --model $(MODEL_DIR) --data $(DATA)
 	$(PY) bench/bot_load.py --model $(MODEL_DIR) --record
 	$(PY) bench/scrape_fake.py --record
 

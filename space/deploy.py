@@ -9,7 +9,8 @@ The Space gets the same layout as this repository, so it starts the way ``make d
 - the ``cleanmessy/`` modules those import, followed transitively (so the Space does not carry,
   say, the training-only image-folder loader and its ``datasets`` dependency);
 - ``requirements.txt``: the pins from the root ``requirements.txt`` for exactly the third-party
-  packages the shipped code imports (gradio itself comes from the Space's ``sdk_version``);
+  packages the shipped code imports (gradio itself comes from the Space's ``sdk_version``), plus
+  gradio's ``mcp`` extra (``mcp``, ``pydantic``) for the MCP server;
 - ``README.md`` with the Space YAML (``sdk: gradio``, ``sdk_version`` of the installed gradio,
   ``app_file``, title, emoji, colours, ``models``) and the model id, which is also set as the
   Space variable ``MODEL_ID`` that the app reads.
@@ -39,6 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CORE = "cleanmessy"
 APP_FILE = "space/app.py"
 SDK_PACKAGES = {"gradio", "gradio-client"}  # installed by the Space runtime from sdk_version
+SDK_EXTRAS = ("mcp", "pydantic")
+"""The ``gradio[mcp]`` extra, which the runtime does not install: the app serves MCP by default (``MCP_SERVER``)."""
 IMPORT_GUARDS = {"ImportError", "ModuleNotFoundError"}
 
 
@@ -174,6 +177,8 @@ def stage_space(stage: Path, model_id: str, title: str, space_dir: Path = ROOT /
         shutil.copy2(path, target)
     local = {CORE, "space"} | {p.stem for p in apps}
     requirements = space_requirements(sources, local, space_dir.parent / "requirements.txt")
+    pins = root_pins(space_dir.parent / "requirements.txt")
+    requirements = sorted({*requirements, *(pins[name] for name in SDK_EXTRAS)})
     (stage / "requirements.txt").write_text("\n".join(requirements) + "\n")
     (stage / "README.md").write_text(space_card(title, model_id, metadata.version("gradio")))
     return [path.relative_to(space_dir.parent) for path in sources]

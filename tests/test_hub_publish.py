@@ -130,6 +130,7 @@ def test_space_bundle_ships_app_core_and_derived_requirements(staged):
     assert pinned.isdisjoint({"selenium", "python-telegram-bot", "pytest", "datasets", "gradio", "accelerate"})
     assert root_pins(ROOT_DIR / "requirements.txt")["torch"] in requirements
     assert {"torch", "transformers", "pillow", "numpy"} <= pinned
+    assert {"mcp", "pydantic"} <= pinned  # gradio[mcp]: the Space serves MCP tools by default
 
     card = front_matter((stage / "README.md").read_text())
     assert card["sdk"] == "gradio" and card["sdk_version"] == metadata.version("gradio")
