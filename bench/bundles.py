@@ -8,7 +8,8 @@
   new ``python -I -S`` process that sees only the bundle (plus the standard library). Cold start: process
   spawn until the fake Bot API has received the reply to the first photo update. Warm: ``lambda_handler``
   on ``--warm`` more photo updates in that process, each timed until it returns (the reply is sent by then).
-- GCF: the bundle served by the real ``functions-framework``. Cold start: spawn until the first photo's
+- GCF: the bundle served by the real ``functions-framework`` (``python -I -S``: the bundle, then the
+  virtual environment's site-packages, no ``.pth`` files). Cold start: spawn until the first photo's
   reply reached the fake Bot API (the first POST is retried until the port opens); warm: ``--warm`` more POSTs.
 Replies go to the loopback fake Bot API of the tests (``tests/fakes/telegram.py``).
 """
@@ -21,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import zipfile
@@ -30,9 +32,10 @@ import httpx
 import numpy as np
 
 from bench.report import write_section
-from bench.space_load import free_port
 from bot import package
+from cleanmessy import settings
 from tests.fakes.telegram import FakeTelegram
+from tests.helpers import free_port
 
 SECRET = "bench-secret"
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -53,11 +56,20 @@ print(json.dumps({"warm": warm, "heavy": [m for m in ("torch", "transformers") i
 """
 
 
+GCF_DRIVER = """
+import sys
+bundle, site_packages, *arguments = sys.argv[1:]
+sys.path[:0] = [bundle, site_packages]
+sys.argv = ["functions-framework", *arguments]
+from functions_framework._cli import _cli
+_cli()
+"""
+
+
 def environment(fake: FakeTelegram, workdir: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
-    env.update({"TELEGRAM_TOKEN": fake.token, "TELEGRAM_API_URL": fake.url, "TELEGRAM_WEBHOOK_SECRET": SECRET,
-                "FEEDBACK_DIR": str(workdir / "feedback"), "BOT_RATE_LIMIT": "0/60", "LOG_LEVEL": "WARNING"})
-    return env
+    return settings.child_environment(
+        TELEGRAM_TOKEN=fake.token, TELEGRAM_API_URL=fake.url, TELEGRAM_WEBHOOK_SECRET=SECRET,
+        FEEDBACK_DIR=str(workdir / "feedback"), BOT_RATE_LIMIT="0/60", LOG_LEVEL="WARNING")
 
 
 def wait_replies(fake: FakeTelegram, count: int, timeout: float = 120) -> None:
@@ -89,7 +101,7 @@ def gcf_run(bundle: Path, fake: FakeTelegram, photos: list[bytes], warm: int, wo
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     began = time.perf_counter()
-    process = subprocess.Popen([shutil.which("functions-framework", path=str(Path(sys.executable).parent)),
+    process = subprocess.Popen([sys.executable, "-I", "-S", "-c", GCF_DRIVER, str(bundle), sysconfig.get_paths()["purelib"],
                                 "--target", "telegram_webhook", "--source", "main.py", "--host", "127.0.0.1",
                                 "--port", str(port)], cwd=bundle, env=environment(fake, workdir),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -118,7 +130,7 @@ def gcf_run(bundle: Path, fake: FakeTelegram, photos: list[bytes], warm: int, wo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bundles", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=os.environ.get("MODEL_ID", "models/clean-or-messy"))
+    parser.add_argument("--model", default=settings.model_id(), help="model to bundle (default: $MODEL_ID or %(default)s)")
     parser.add_argument("--data", default="../shared/data/rooms", help="image folder with validation/<label>/")
     parser.add_argument("--warm", type=int, default=20, help="warm invocations after the first (default: %(default)s)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
@@ -162,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         "Run from the bundle against the loopback fake Bot API, one photo update per invocation. Cold start: a new "
         "process until the first reply reached the Bot API (Lambda: `python -I -S` that sees only the unpacked zip, "
         f"its dependencies installed for this Python {local_python} instead of 3.12; GCF: `functions-framework` "
-        "serving the bundle folder). Warm: the next invocations in the same process, each until it returned "
+        "serving the bundle folder, in `python -I -S` with the bundle first on `sys.path`). Warm: the next invocations in the same process, each until it returned "
         "(reply sent). torch and transformers were never imported. 1-minute load average before the builds, "
         f"the Lambda run and the GCF run: {', '.join(f'{value:.1f}' for value in loads)}.\n\n"
         "| bundle | cold start (s) | warm p50 (ms) | warm p95 (ms) | warm invocations |\n|---|---|---|---|---|\n"

@@ -28,7 +28,9 @@ import httpx
 import numpy as np
 
 from bench.report import write_section
-from bench.space_load import ROOT, free_port, start_app
+from bench.space_load import ROOT, start_app
+from cleanmessy import settings
+from tests.helpers import free_port
 
 
 async def gradio_call(client: httpx.AsyncClient, url: str, name: str, data: bytes) -> dict:
@@ -79,7 +81,7 @@ async def load(call, url: str, photos: list[tuple[str, bytes]], clients: int, re
 
 def start_tutorial(model: str, log_path: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    env = settings.child_environment(HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
     process = subprocess.Popen([sys.executable, "bench/tutorial_app.py", model, str(port)], cwd=ROOT, env=env,
                                stdout=log_path.open("w"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
@@ -100,7 +102,7 @@ def row(door: str, result: dict) -> tuple[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.front_doors", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=os.environ.get("MODEL_ID", "models/clean-or-messy"))
+    parser.add_argument("--model", default=settings.model_id(), help="model to serve (default: $MODEL_ID or %(default)s)")
     parser.add_argument("--data", default="../shared/data/rooms", help="image folder with validation/<label>/")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default: %(default)s)")
     parser.add_argument("--requests", type=int, default=320, help="timed requests per door (default: %(default)s)")
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"no photos under {args.data}/validation")
     workdir = ROOT / "artifacts" / "front_doors"
     workdir.mkdir(parents=True, exist_ok=True)
-    os.environ["REST_RATE_LIMIT"] = "0/60"  # the load generator is one client
+    settings.export("REST_RATE_LIMIT", "0/60")  # the load generator is one client (start_app passes it on)
     rows, rates, failed, loads = [], {}, False, []
 
     def measure(door: str, call, url: str) -> None:

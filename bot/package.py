@@ -28,9 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("gcf", "lambda")
 
-BOT_MODULES = ("__init__", "app", "config", "handlers", "limits", "logs", "media", "serverless", "services", "texts")
-CORE_MODULES = ("__init__", "backends", "errors", "feedback", "hub", "images", "labels", "model_files", "model_info",
-                "predictor", "preprocess", "ratelimit", "settings", "verdict")
+BOT_MODULES = ("__init__", "albums", "app", "buttons", "config", "handlers", "logs", "media", "serverless", "service",
+               "texts")
+CORE_MODULES = ("__init__", "backends", "errors", "feedback", "hub", "images", "intake", "labels", "model_files",
+                "model_info", "predictor", "preprocess", "ratelimit", "settings", "verdict")
 MODEL_FILES = ("config.json", "preprocessor_config.json", "onnx/model_quantized.onnx")
 OPTIONAL_MODEL_FILES = ("eval/metrics.json",)
 RUNTIME_PACKAGES = ("python-telegram-bot", "onnxruntime", "numpy", "pillow")
@@ -49,14 +50,15 @@ LIMITS = {
 }
 LAMBDA_DIRECT_UPLOAD = 50 * MB
 
-ENTRY_DEFAULTS = '''import os
-from pathlib import Path
+ENTRY_DEFAULTS = '''from pathlib import Path
+
+from cleanmessy import settings
 
 # Deployment defaults (the function's environment variables win): the model shipped beside this file,
 # no Hub access, feedback under /tmp (the only writable place on the platform).
-os.environ.setdefault("MODEL_ID", str(Path(__file__).resolve().parent / "model"))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("FEEDBACK_DIR", "/tmp/clean-or-messy-feedback")
+settings.export("MODEL_ID", str(Path(__file__).resolve().parent / "model"), overwrite=False)
+settings.export("HF_HUB_OFFLINE", "1", overwrite=False)
+settings.export("FEEDBACK_DIR", "/tmp/clean-or-messy-feedback", overwrite=False)
 '''
 
 GCF_MAIN = '''"""Google Cloud Functions entry point of the clean-or-messy Telegram bot (built by `python -m bot.package`).

@@ -3,8 +3,8 @@
 >>> limiter = RateLimiter(limit=2, window=60, clock=lambda: 0.0)
 >>> [limiter.take(7) for _ in range(3)]
 [0.0, 0.0, 60.0]
->>> parse_rate_limit("10/60")
-(10, 60.0)
+
+The limits themselves are settings (``BOT_RATE_LIMIT``, ``REST_RATE_LIMIT``, parsed by ``cleanmessy.settings.rate``).
 """
 
 from __future__ import annotations
@@ -13,18 +13,6 @@ import threading
 import time
 from collections import defaultdict, deque
 from typing import Callable, Hashable
-
-
-def parse_rate_limit(text: str) -> tuple[int, float]:
-    """``"10/60"`` -> ``(10, 60.0)``: at most 10 in any 60 s. ``"0/60"`` turns the limit off."""
-    try:
-        count, seconds = text.split("/")
-        result = int(count), float(seconds)
-    except ValueError:
-        raise ValueError(f"rate limit must look like COUNT/SECONDS, e.g. 10/60, got {text!r}") from None
-    if result[0] < 0 or result[1] <= 0:
-        raise ValueError(f"rate limit needs COUNT >= 0 and SECONDS > 0, got {text!r}")
-    return result
 
 
 class RateLimiter:

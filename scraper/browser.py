@@ -21,12 +21,13 @@ from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 
+from cleanmessy import settings
 from scraper.errors import BrowserError
 
-CHROMIUM = os.environ.get("SCRAPER_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = settings.get("SCRAPER_CHROMIUM")
 """Browser binary (env ``SCRAPER_CHROMIUM``, default Debian's ``/usr/bin/chromium``)."""
 
-CHROMEDRIVER = os.environ.get("SCRAPER_CHROMEDRIVER", "/usr/bin/chromedriver")
+CHROMEDRIVER = settings.get("SCRAPER_CHROMEDRIVER")
 """Driver binary (env ``SCRAPER_CHROMEDRIVER``, default Debian's ``/usr/bin/chromedriver``)."""
 
 HOST_RESOLVER_RULES = "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"
@@ -37,7 +38,7 @@ def host_resolver_rules(allowed_hosts: tuple[str, ...] = ()) -> str:
     """The resolver flag as one argv item: every host is NOTFOUND but 127.0.0.1 and ``allowed_hosts``.
 
     With no ``allowed_hosts`` (tests, the fake site, any loopback ``--base-url``) this is exactly
-    DESIGN.md's flag. A real engine passes only its own search hosts, so the browser still cannot
+    the flag of docs/testing.md. A real engine passes only its own search hosts, so the browser still cannot
     resolve anything else.
     """
     return HOST_RESOLVER_RULES + "".join(f" , EXCLUDE {host}" for host in allowed_hosts)
@@ -50,7 +51,7 @@ def chromium_arguments(
     window_size: str = "1280,1600",
     allowed_hosts: tuple[str, ...] = (),
 ) -> list[str]:
-    """The command-line flags from DESIGN.md ("Chromium without the internet"), in order."""
+    """Chromium's command-line flags, in order; docs/testing.md ("Chromium without the internet") says why each."""
     arguments = [] if headful else ["--headless=new"]
     arguments += [
         "--no-sandbox",
@@ -84,14 +85,13 @@ def start_browser(*, headful: bool = False, allowed_hosts: tuple[str, ...] = ())
     :func:`host_resolver_rules`); pass ``engine.browser_hosts``.
     """
     _check_binaries()
-    os.environ["SE_OFFLINE"] = "true"
+    settings.export("SE_OFFLINE", "true")  # Selenium Manager must never download a driver
     workdir = Path(tempfile.mkdtemp(prefix="scraper-chromium-"))
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in chromium_arguments(workdir / "profile", headful=headful, allowed_hosts=allowed_hosts):
         options.add_argument(argument)
-    env = dict(
-        os.environ,
+    env = settings.child_environment(
         HOME=str(workdir / "home"),
         XDG_CONFIG_HOME=str(workdir / "config"),
         XDG_CACHE_HOME=str(workdir / "cache"),

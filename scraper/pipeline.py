@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from cleanmessy.errors import ImageError
 from cleanmessy.images import load_image
+from cleanmessy.settings import default as declared_default
 from scraper.download import FetchSettings, Rejected, fetch
 from scraper.engines.base import Candidate, EngineAdapter
 from scraper.imagecheck import decode_checked, encode_jpeg, fit_within
@@ -43,14 +44,14 @@ class ScrapeSettings:
     """Knobs for a scrape; the CLI documents each one (``python -m scraper scrape --help``)."""
 
     fetch: FetchSettings = field(default_factory=FetchSettings)
-    workers: int = 4
+    workers: int = declared_default("SCRAPER_WORKERS")
     min_size: int = 128
     size: int | None = None
     max_pixels: int = 40_000_000
     dedup_distance: int = NEAR_DUPLICATE_DISTANCE
     quality: int = 90
-    pace: float = 0.5
-    host_interval: float = 0.25
+    pace: float = declared_default("SCRAPER_PACE")
+    host_interval: float = declared_default("SCRAPER_HOST_INTERVAL")
     resolve_timeout: float = 5.0
     load_timeout: float = 10.0
     progress: bool = True

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
 import yaml
 
+from cleanmessy import settings
 from cleanmessy.errors import CleanMessyError
 from cleanmessy.hub import hub_errors, repo_url
 from scraper.dataset_card import DEFAULT_LICENSE, read_provenance, render_card, split_counts
@@ -80,9 +80,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="image folder: DIR/train/<label>/ + DIR/validation/<label>/, or DIR/<label>/")
     parser.add_argument("--repo", required=True, help="Hub dataset repo to create or update (user/name)")
     parser.add_argument("--private", action="store_true", help="create the repo private (ignored if it exists)")
-    parser.add_argument("--token", default=None,
-                        help="Hub token with write access (default: $HF_TOKEN or the `hf auth login` token; "
-                             "prefer those: a command-line token is visible to other local users)")
+    settings.add_flag(parser, "HF_TOKEN", dest="token")
     parser.add_argument("--license", default=DEFAULT_LICENSE, help="license id for the card (default: %(default)s)")
     parser.add_argument("--validation-fraction", type=float, default=0.2,
                         help="share held out for validation when DIR has no validation/ (default: %(default)s)")
@@ -91,7 +89,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Push and print the dataset URL; on failure print one line (never the token) and return 2."""
-    token = args.token or os.environ.get("HF_TOKEN") or None
+    token = settings.resolve(args.token, "HF_TOKEN")
     for noisy in ("httpx", "httpx2", "huggingface_hub"):  # one line per HTTP request at INFO
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:

@@ -16,10 +16,11 @@ from typing import Any, Iterator
 import gradio as gr
 from PIL import Image
 
-from cleanmessy.errors import CleanMessyError, ImageError
+from cleanmessy.errors import CleanMessyError
 from cleanmessy.explain import explain
 from cleanmessy.feedback import FeedbackStore
 from cleanmessy.images import ImageSource, load_image
+from cleanmessy.intake import classify_decoded, classify_photos, decode_photos
 from cleanmessy.labels import LABELS
 from cleanmessy.verdict import Verdict
 from space.batcher import Batcher
@@ -89,15 +90,19 @@ class SpaceService:
     def close(self) -> None:
         self.batcher.close()
 
-    def decode(self, source: ImageSource) -> Image.Image:
-        """Decode and check one photo (bytes or a path) with the core's intake; raises ``ImageError``."""
-        return load_image(source, size_hint=getattr(self.predictor.preprocess, "size_hint", None))
-
     def load(self, payload: Any) -> Image.Image:
         """Decode and check one uploaded photo with the core's intake."""
         path = upload_path(payload)
         with user_errors():
-            return self.decode(path)
+            return self.predictor.decode(path)
+
+    def _decode(self, payload: Any) -> Image.Image | CleanMessyError:
+        """One upload decoded, or the reason it cannot be used (its message already user-facing)."""
+        try:
+            path = upload_path(payload)
+        except gr.Error as error:
+            return CleanMessyError(html.unescape(error.message))
+        return decode_photos(self.predictor, [path])[0]
 
     # --- API -------------------------------------------------------------------------------
 
@@ -106,24 +111,13 @@ class SpaceService:
 
         The door every API shares (``/predict``, REST, MCP); raises the core's ``CleanMessyError``.
         """
-        return self.batcher.predict([self.decode(source)])[0].to_dict()
+        return self.batcher.predict([self.predictor.decode(source)])[0].to_dict()
 
     def classify_many(self, named: list[tuple[str, ImageSource]]) -> list[dict]:
         """``{file, ...verdict}`` per photo, in order, or ``{file, error}`` for a bad one; the good ones share passes."""
-        results: list[dict] = []
-        images: list[Image.Image] = []
-        good: list[dict] = []
-        for name, source in named:
-            result = {"file": name}
-            results.append(result)
-            try:
-                images.append(self.decode(source))
-                good.append(result)
-            except ImageError as error:
-                result["error"] = str(error)
-        for result, verdict in zip(good, self.batcher.predict(images) if images else []):
-            result.update(verdict.to_dict())
-        return results
+        results = classify_photos(self.predictor, [source for _, source in named], passes=self.batcher.predict)
+        return [{"file": name, **(result.to_dict() if isinstance(result, Verdict) else {"error": str(result)})}
+                for (name, _), result in zip(named, results)]
 
     def predict(self, payload: Any) -> dict:
         """``{label, confidence, scores, unsure}`` for one photo."""
@@ -139,21 +133,19 @@ class SpaceService:
         """Decode each photo on its own (a bad one is reported, not fatal), then classify the rest together."""
         if not payloads:
             raise gr.Error("No photos received: upload one or more image files.", print_exception=False)
-        answers: list[tuple[dict, Image.Image | None]] = []
-        for payload in payloads:
-            name = display_name(payload)
-            try:
-                answers.append(({"file": name}, self.load(payload)))
-            except gr.Error as error:
-                answers.append(({"file": name, "error": html.unescape(error.message)}, None))
-        good = [(result, image) for result, image in answers if image is not None]
-        if not good:
-            problems = "; ".join(f"{result['file']}: {result['error']}" for result, _ in answers)
+        decoded = [self._decode(payload) for payload in payloads]
+        if not any(isinstance(item, Image.Image) for item in decoded):
+            problems = "; ".join(f"{display_name(payload)}: {error}" for payload, error in zip(payloads, decoded))
             raise gr.Error(html.escape(problems), print_exception=False)
         with user_errors():
-            verdicts = self.batcher.predict([image for _, image in good])
-        for (result, _), verdict in zip(good, verdicts):
-            result.update(verdict.to_dict())
+            results = classify_decoded(decoded, self.batcher.predict)
+        answers: list[tuple[dict, Image.Image | None]] = []
+        for payload, item, result in zip(payloads, decoded, results):
+            answer = {"file": display_name(payload)}
+            if isinstance(result, Verdict):
+                answers.append(({**answer, **result.to_dict()}, item))
+            else:
+                answers.append(({**answer, "error": str(result)}, None))
         return answers
 
     # --- UI --------------------------------------------------------------------------------

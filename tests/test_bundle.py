@@ -1,7 +1,10 @@
 """Serverless bundles (``python -m bot.package``) run from what would be uploaded, against the fake Bot API.
 
-- GCF: the bundle folder served by the real ``functions-framework`` CLI on 127.0.0.1, with the bundle as
-  the working directory and no ``PYTHONPATH``, so ``bot`` and ``cleanmessy`` are the bundle's copies.
+- GCF: the bundle folder served by the real ``functions-framework`` CLI (its ``_cli`` entry point, which
+  the console script calls) on 127.0.0.1, in ``python -I -S`` whose ``sys.path`` is the bundle, the
+  virtual environment's site-packages (for functions-framework and the bundle's requirements, as the
+  platform installs them) and the standard library: no ``.pth`` files, so even an editable install of
+  this project cannot put its own ``bot`` or ``cleanmessy`` in front of the bundle's.
 - Lambda: the zip, unpacked, loaded by ``python -I -S`` (no site-packages, no environment paths, no
   current directory) whose ``sys.path`` gets only the unpacked folder prepended, in front of the
   standard library. ``-I`` ignores ``PYTHONPATH``, so the driver inserts the folder itself. The
@@ -15,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 import time
 import zipfile
 from pathlib import Path
@@ -24,9 +28,7 @@ import pytest
 
 from bot import package, texts
 from tests.fakes.telegram import FakeTelegram, encode_image
-from tests.helpers import make_room_image
-from tests.onnx_helpers import exported_tiny_model
-from tests.space_helpers import free_port
+from tests.helpers import free_port, make_room_image
 
 SECRET = "bundle-secret_for-tests"
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -34,14 +36,9 @@ LOCAL_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 @pytest.fixture(scope="module")
-def model_dir() -> Path:
-    return exported_tiny_model()
-
-
-@pytest.fixture
-def fake():
-    with FakeTelegram() as server:
-        yield server
+def model_dir(exported_model_dir) -> Path:
+    """The trained tiny model with its int8 ONNX export (shared; never changed here)."""
+    return exported_model_dir
 
 
 @pytest.fixture(scope="module")
@@ -97,13 +94,23 @@ def test_package_refuses_a_model_without_int8_onnx(tiny_model_dir, tmp_path):
         package.build("lambda", str(tiny_model_dir), tmp_path / "out", install=False)
 
 
+GCF_DRIVER = """
+import sys
+bundle, site_packages, *arguments = sys.argv[1:]
+sys.path[:0] = [bundle, site_packages]
+sys.argv = ["functions-framework", *arguments]
+from functions_framework._cli import _cli
+_cli()
+"""
+
+
 def test_gcf_bundle_under_functions_framework(model_dir, fake, photo, tmp_path):
     bundle = package.build("gcf", str(model_dir), tmp_path / "gcf")
     port = free_port()
     log = tmp_path / "functions-framework.log"
     server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("functions-framework")), "--target", "telegram_webhook",
-         "--source", "main.py", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-I", "-S", "-c", GCF_DRIVER, str(bundle.folder), sysconfig.get_paths()["purelib"],
+         "--target", "telegram_webhook", "--source", "main.py", "--host", "127.0.0.1", "--port", str(port)],
         cwd=bundle.folder, env=function_env(fake, tmp_path), stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/"

@@ -13,6 +13,7 @@ from datasets import ClassLabel, DatasetDict, Image, load_dataset
 from cleanmessy.errors import CleanMessyError
 from cleanmessy.imagefolder import load_image_folder
 from cleanmessy.labels import LABELS
+from cleanmessy.model_files import is_hub_id
 
 VALIDATION_NAMES = ("validation", "valid", "val", "test")
 
@@ -48,7 +49,7 @@ def load_training_data(source: str, validation_fraction: float = 0.2, seed: int 
     """Load ``source`` (an image-folder directory or a Hub dataset id) with undecoded images."""
     if Path(source).is_dir():
         splits = load_image_folder(source, validation_fraction=validation_fraction, seed=seed)
-    elif Path(source).exists() or source.startswith((".", "/")) or source.count("/") != 1:
+    elif not is_hub_id(source):
         raise DataError(f"{source!r} is neither an image-folder directory nor a Hub dataset id (user/name)")
     else:
         splits = load_dataset(source)

@@ -1,12 +1,10 @@
-"""Per-user rate limit and album collection: small in-memory bookkeeping for one bot process."""
+"""Albums: Telegram delivers each photo of a media group as its own update; answer them once."""
 
 from __future__ import annotations
 
 import asyncio
 
 from telegram import Message
-
-from cleanmessy.ratelimit import RateLimiter  # noqa: F401  (re-exported: the bot's per-user limit)
 
 
 class AlbumCollector:
