@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot import package, texts
+from bot import buttons, package, texts
 from tests.fakes.telegram import FakeTelegram, encode_image
 from tests.helpers import free_port, make_room_image
 
@@ -166,7 +166,7 @@ def test_lambda_zip_in_an_isolated_interpreter(model_dir, fake, photo, tmp_path)
         return {"version": "2.0", "rawPath": "/", "headers": headers, "isBase64Encoded": False,
                 "requestContext": {"http": {"method": "POST", "path": "/"}}, "body": json.dumps(update)}
 
-    why = fake.callback_query(fake.text_message("a verdict"), texts.callback_data(texts.WHY, 0))
+    why = fake.callback_query(fake.text_message("a verdict"), buttons.callback_data(buttons.WHY, 0))
     events = [event(fake.update(message=fake.photo_message(photo)), None),
               event(fake.update(message=fake.photo_message(photo)), SECRET),
               event(fake.update(callback_query=why), SECRET)]
