@@ -9,8 +9,10 @@ Three doors, one after another, each served alone on 127.0.0.1:
   same model), its ``/predict`` called exactly like the Space's.
 The same asyncio ``httpx`` client drives all three (light, so the load generator takes little CPU from the
 server): ``--clients`` workers share ``--requests`` calls on the validation photos after one untimed call
-each. Reports requests/s, p50/p95 latency and errors (which must be zero) into the ``front_doors`` section
-of BENCHMARKS.md. ``REST_RATE_LIMIT`` is turned off for the run.
+each. Reports requests/s, p50/p95 latency and errors (which must be zero), and the server process's CPU time
+per request (user + system, all its threads, from ``/proc/PID/stat``): on a shared machine requests/s
+depends on how much CPU the other jobs leave, CPU per request much less so. Results go to the
+``front_doors`` section of BENCHMARKS.md. ``REST_RATE_LIMIT`` is turned off for the run.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ from bench.report import write_section
 from bench.space_load import ROOT, start_app
 from cleanmessy import settings
 from tests.helpers import free_port
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time used so far by process ``pid`` (every thread)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def gradio_call(client: httpx.AsyncClient, url: str, name: str, data: bytes) -> dict:
@@ -54,8 +62,8 @@ async def rest_call(client: httpx.AsyncClient, url: str, name: str, data: bytes)
     return response.json()
 
 
-async def load(call, url: str, photos: list[tuple[str, bytes]], clients: int, requests: int) -> dict:
-    """``requests`` calls from ``clients`` concurrent workers; latencies (s), errors, wall time."""
+async def load(call, url: str, photos: list[tuple[str, bytes]], clients: int, requests: int, pid: int) -> dict:
+    """``requests`` calls from ``clients`` concurrent workers; latencies (s), errors, wall time, server CPU (s)."""
     latencies: list[float] = []
     errors: list[str] = []
     async with httpx.AsyncClient(timeout=300, limits=httpx.Limits(max_connections=clients * 2)) as client:
@@ -73,10 +81,10 @@ async def load(call, url: str, photos: list[tuple[str, bytes]], clients: int, re
                     continue
                 latencies.append(time.perf_counter() - began)
 
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), cpu_seconds(pid)
         await asyncio.gather(*(worker() for _ in range(clients)))
-        wall = time.perf_counter() - began
-    return {"wall": wall, "latencies": latencies, "errors": errors}
+        wall, cpu = time.perf_counter() - began, cpu_seconds(pid) - cpu
+    return {"wall": wall, "latencies": latencies, "errors": errors, "cpu": cpu}
 
 
 def start_tutorial(model: str, log_path: Path) -> tuple[subprocess.Popen, str]:
@@ -93,11 +101,12 @@ def start_tutorial(model: str, log_path: Path) -> tuple[subprocess.Popen, str]:
     return process, f"http://127.0.0.1:{port}/"
 
 
-def row(door: str, result: dict) -> tuple[str, float]:
+def row(door: str, result: dict) -> tuple[str, float, float]:
     latencies = np.array(result["latencies"]) * 1e3
     rate = len(latencies) / result["wall"]
+    cpu_ms = result["cpu"] / max(1, len(latencies)) * 1e3
     return (f"| {door} | {len(latencies)} | {len(result['errors'])} | {rate:.1f} | "
-            f"{np.percentile(latencies, 50):.0f} | {np.percentile(latencies, 95):.0f} |"), rate
+            f"{np.percentile(latencies, 50):.0f} | {np.percentile(latencies, 95):.0f} | {cpu_ms:.0f} |"), rate, cpu_ms
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,13 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     workdir = ROOT / "artifacts" / "front_doors"
     workdir.mkdir(parents=True, exist_ok=True)
     settings.export("REST_RATE_LIMIT", "0/60")  # the load generator is one client (start_app passes it on)
-    rows, rates, failed, loads = [], {}, False, []
+    rows, rates, cpus, failed, loads = [], {}, {}, False, []
 
-    def measure(door: str, call, url: str) -> None:
+    def measure(door: str, call, url: str, pid: int) -> None:
         nonlocal failed
         loads.append(os.getloadavg()[0])
-        result = asyncio.run(load(call, url, photos, args.clients, args.requests))
-        text, rates[door] = row(door, result)
+        result = asyncio.run(load(call, url, photos, args.clients, args.requests, pid))
+        text, rates[door], cpus[door] = row(door, result)
         print(text, flush=True)
         for error in result["errors"][:5]:
             print("   error:", error)
@@ -130,20 +139,22 @@ def main(argv: list[str] | None = None) -> int:
 
     process, url, backend = start_app(args.model, 16, workdir / "space.log")
     try:
-        measure(f"Space `/predict` ({backend}, micro-batched)", gradio_call, url)
-        measure(f"Space `POST /api/classify` ({backend}, micro-batched)", rest_call, url)
+        measure(f"Space `/predict` ({backend}, micro-batched)", gradio_call, url, process.pid)
+        measure(f"Space `POST /api/classify` ({backend}, micro-batched)", rest_call, url, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)
     process, url = start_tutorial(args.model, workdir / "tutorial.log")
     try:
-        measure("tutorial `gr.Interface` + `pipeline()` `/predict` (eager PyTorch)", gradio_call, url)
+        measure("tutorial `gr.Interface` + `pipeline()` `/predict` (eager PyTorch)", gradio_call, url, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)
 
-    tutorial = rates[next(door for door in rates if door.startswith("tutorial"))]
+    tutorial_door = next(door for door in rates if door.startswith("tutorial"))
+    tutorial, tutorial_cpu = rates[tutorial_door], cpus[tutorial_door]
     predict, rest = (rates[door] for door in rates if door.startswith("Space"))
+    predict_cpu, rest_cpu = (cpus[door] for door in cpus if door.startswith("Space"))
     body = (
         f"{args.clients} concurrent clients (one asyncio `httpx` client, the same for all three doors), "
         f"{args.requests} timed requests per door on the {len(photos)} validation photos, after one untimed call "
@@ -152,10 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         "event; REST is one multipart POST. Latency is per request as the client sees it. 1-minute load average "
         f"at the start of each run: {', '.join(f'{value:.1f}' for value in loads)} (this 2-core machine is "
         "shared with other jobs, so absolute numbers are noisy; the three runs are back to back).\n\n"
-        "| door | answered | errors | requests/s | p50 latency (ms) | p95 latency (ms) |\n"
-        "|---|---|---|---|---|---|\n" + "\n".join(rows) +
-        f"\n\nAgainst the tutorial app: `/predict` {predict / tutorial:.1f}× (goal ≥ 3×), "
-        f"REST {rest / tutorial:.1f}× (goal ≥ 5×) the requests/s."
+        "| door | answered | errors | requests/s | p50 latency (ms) | p95 latency (ms) | server CPU per request (ms) |\n"
+        "|---|---|---|---|---|---|---|\n" + "\n".join(rows) +
+        f"\n\nAgainst the tutorial app, requests/s: `/predict` {predict / tutorial:.1f}× (goal ≥ 3×), "
+        f"REST {rest / tutorial:.1f}× (goal ≥ 5×); server CPU per request: `/predict` "
+        f"{tutorial_cpu / predict_cpu:.1f}× less, REST {tutorial_cpu / rest_cpu:.1f}× less."
     )
     print(body)
     if not args.no_write:
