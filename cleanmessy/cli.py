@@ -146,7 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     one = commands.add_parser("predict", help="classify photos: files, folders and globs",
                               description="Classify photos: files, folders (recursively) and globs.")
-    one.add_argument("paths", nargs="+", metavar="PATH", help="image file, folder or glob (quote it: \"rooms/*.jpg\")")
+    one.add_argument("paths", nargs="*", metavar="PATH", help="image file, folder or glob (quote it: \"rooms/*.jpg\")")
+    whole = one.add_argument_group("a whole dataset instead of PATHs (see python -m cleanmessy.batch)")
+    whole.add_argument("--dataset", help="Hub dataset id or local image folder to classify into --out")
+    whole.add_argument("--split", default="train", help="split of --dataset (default: %(default)s)")
+    whole.add_argument("--out", type=Path, help="results file for --dataset (.parquet; a rerun resumes it)")
+    whole.add_argument("--num-proc", type=int, default=1, help="worker processes for --dataset (default: 1)")
+    whole.add_argument("--streaming", action="store_true", help="stream --dataset instead of downloading it")
     one.add_argument("--model", default=None, help="Hub id or model directory (default: $MODEL_ID, else models/clean-or-messy)")
     form = one.add_mutually_exclusive_group()
     form.add_argument("--json", dest="format", action="store_const", const="json", help="print a JSON list")
@@ -162,7 +168,18 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in PROGRAMS:
         module = importlib.import_module(PROGRAMS[argv[0]][0])
         return module.main(argv[1:]) or 0
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.dataset:
+        if args.paths or not args.out:
+            parser.error("--dataset takes --out and no PATHs")
+        from cleanmessy import batch
+
+        return batch.main(["--dataset", args.dataset, "--split", args.split, "--out", str(args.out),
+                           "--num-proc", str(args.num_proc), *(["--model", args.model] if args.model else []),
+                           *(["--streaming"] if args.streaming else [])])
+    if not args.paths:
+        parser.error("give PATHs to photos, or --dataset")
     return predict(args)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from selenium import webdriver
+from urllib3.exceptions import HTTPError as ConnectionFailure
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 
@@ -77,6 +78,41 @@ def _check_binaries() -> None:
             )
 
 
+def _options(profile_dir: Path, *, headful: bool, allowed_hosts: tuple[str, ...]) -> webdriver.ChromeOptions:
+    options = webdriver.ChromeOptions()
+    for argument in chromium_arguments(profile_dir, headful=headful, allowed_hosts=allowed_hosts):
+        options.add_argument(argument)
+    return options
+
+
+def _first_line(error: WebDriverException) -> str:
+    return ((error.msg or str(error)).strip().splitlines() or ["unknown error"])[0]
+
+
+@contextlib.contextmanager
+def start_remote_browser(url: str, *, allowed_hosts: tuple[str, ...] = ()) -> Iterator[webdriver.Remote]:
+    """Yield a Chrome session on a remote W3C WebDriver (a Selenium Grid 4 hub, or ``chromedriver --port``).
+
+    The session gets the same flags as a local one; its profile directory is a path on the node
+    (``/tmp/...``), which the node's Chromium creates and keeps to itself. The browser binary is
+    the node's own.
+    """
+    options = _options(Path(tempfile.gettempdir()) / f"scraper-remote-{os.urandom(6).hex()}",
+                       headful=False, allowed_hosts=allowed_hosts)
+    try:
+        driver = webdriver.Remote(command_executor=url, options=options)
+    except WebDriverException as error:
+        raise BrowserError(f"no browser session from the WebDriver at {url} ({_first_line(error)})") from error
+    except (OSError, ConnectionFailure) as error:  # refused, unknown host, retries exhausted
+        raise BrowserError(f"cannot reach the WebDriver at {url} ({error.__class__.__name__}); "
+                           "is the Selenium Grid (or chromedriver --port) running?") from error
+    try:
+        yield driver
+    finally:
+        with contextlib.suppress(Exception):
+            driver.quit()
+
+
 @contextlib.contextmanager
 def start_browser(*, headful: bool = False, allowed_hosts: tuple[str, ...] = ()) -> Iterator[webdriver.Chrome]:
     """Yield a Chrome WebDriver for Debian's Chromium; quit it and delete its profile afterwards.
@@ -87,10 +123,8 @@ def start_browser(*, headful: bool = False, allowed_hosts: tuple[str, ...] = ())
     _check_binaries()
     settings.export("SE_OFFLINE", "true")  # Selenium Manager must never download a driver
     workdir = Path(tempfile.mkdtemp(prefix="scraper-chromium-"))
-    options = webdriver.ChromeOptions()
+    options = _options(workdir / "profile", headful=headful, allowed_hosts=allowed_hosts)
     options.binary_location = CHROMIUM
-    for argument in chromium_arguments(workdir / "profile", headful=headful, allowed_hosts=allowed_hosts):
-        options.add_argument(argument)
     env = settings.child_environment(
         HOME=str(workdir / "home"),
         XDG_CONFIG_HOME=str(workdir / "config"),
@@ -101,8 +135,7 @@ def start_browser(*, headful: bool = False, allowed_hosts: tuple[str, ...] = ())
         driver = webdriver.Chrome(service=service, options=options)
     except WebDriverException as error:
         shutil.rmtree(workdir, ignore_errors=True)
-        detail = (error.msg or str(error)).strip().splitlines() or ["unknown error"]
-        raise BrowserError(f"Chromium did not start ({detail[0]}); check that chromium and chromium-driver versions match") from error
+        raise BrowserError(f"Chromium did not start ({_first_line(error)}); check that chromium and chromium-driver versions match") from error
     try:
         yield driver
     finally:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import shutil
 import sys
 import time
@@ -62,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "base, 16 for ViT): fewer tokens, faster serving, maybe less accurate. Default: "
                              "154 for the packaged base (cross-validated: as accurate as 224), else the base "
                              "image processor's crop (224)")
+    parser.add_argument("--streaming", action="store_true",
+                        help="stream the train split of a Hub dataset instead of downloading it (for data larger "
+                             "than memory or disk); each process of a multi-process run reads its own shards")
+    parser.add_argument("--steps", type=positive(int), default=None,
+                        help="optimiser steps with --streaming (default: epochs × the dataset's recorded size / "
+                             "(batch size × processes))")
     parser.add_argument("--validation-fraction", type=float, default=0.2,
                         help="share held out for validation when the data has no validation split")
     parser.add_argument("--export-onnx", action=argparse.BooleanOptionalAction, default=True,
@@ -116,6 +123,8 @@ def plan(args: argparse.Namespace):
     from training.finetune import Hyperparameters
     from training.packaged_base import default_resolution, resolve_base
 
+    if args.steps and not args.streaming:
+        raise CleanMessyError("--steps goes with --streaming; without it, training runs for --epochs")
     if not 0 < args.validation_fraction < 1:
         raise CleanMessyError(f"--validation-fraction must be between 0 and 1, got {args.validation_fraction}")
     base, base_description = resolve_base(args.base)
@@ -129,17 +138,34 @@ def plan(args: argparse.Namespace):
 
 
 def load_data(args: argparse.Namespace):
-    """The train and validation splits of ``--data``."""
-    from training.data import load_training_data
+    """``(train and validation splits of --data, train size)``; with ``--streaming`` the train split is a stream."""
+    from training.data import example_count, load_streaming_data, load_training_data
 
-    splits = load_training_data(args.data, args.validation_fraction, args.seed)
-    print(f"==> data: {args.data}: {len(splits['train'])} train, {len(splits['validation'])} validation images",
+    if args.streaming:
+        splits = load_streaming_data(args.data)
+    else:
+        splits = load_training_data(args.data, args.validation_fraction, args.seed)
+    train_size = example_count(splits["train"], args.data)
+    streamed = " (streamed)" if args.streaming else ""
+    print(f"==> data: {args.data}: {train_size} train{streamed}, {len(splits['validation'])} validation images",
           flush=True)
-    return splits
+    return splits, train_size
 
 
-def train(splits, base: str, output: Path, params) -> Trained:
-    """Fine-tune, save into ``output`` and evaluate on the validation split (``output/eval/``)."""
+def streaming_steps(args: argparse.Namespace, train_size: int) -> int:
+    """Optimiser steps of a streamed run: ``--steps``, else epochs × photos ÷ (batch size × processes)."""
+    from training.distributed import world_size
+
+    return args.steps or max(1, math.ceil(train_size * args.epochs / (args.batch_size * world_size())))
+
+
+def train(splits, base: str, output: Path, params) -> Trained | None:
+    """Fine-tune, save into ``output`` and evaluate on the validation split (``output/eval/``).
+
+    In a multi-process run (torchrun) every process trains, and only the main one saves and
+    evaluates; the others get ``None``.
+    """
+    from training.distributed import is_main_process
     from training.evaluate import evaluate_model, summary
     from training.finetune import finetune
     from training.resolution import describe as describe_resolution
@@ -147,6 +173,8 @@ def train(splits, base: str, output: Path, params) -> Trained:
     started = time.perf_counter()
     model, processor, history = finetune(splits, base, output, params)
     seconds = time.perf_counter() - started
+    if not is_main_process():
+        return None
     resolution = describe_resolution(processor, model.config)
     print(f"==> input resolution: {resolution}", flush=True)
     save_model(model, processor, output)
@@ -189,10 +217,14 @@ def write_card(args: argparse.Namespace, trained: Trained, base: str, base_descr
 def run(args: argparse.Namespace) -> int:
     """Train, evaluate, write the card, export and push; print where everything is."""
     base, base_description, params = plan(args)
-    splits = load_data(args)
+    splits, train_size = load_data(args)
+    if args.streaming:
+        params.max_steps = streaming_steps(args, train_size)
     trained = train(splits, base, args.output, params)
+    if trained is None:  # not the main process of a multi-process run: rank 0 publishes
+        return 0
     onnx_note = export_onnx(args.output, splits["validation"]) if args.export_onnx else None
-    card = write_card(args, trained, base, base_description, params, len(splits["train"]), onnx_note)
+    card = write_card(args, trained, base, base_description, params, train_size, onnx_note)
     print(f"==> model: {args.output.resolve()}")
     print(f"==> card:  {card.resolve()}")
     print(f"==> plots: {(args.output / 'eval').resolve()}/*.png")
@@ -216,3 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: nothing was pushed; the output directory may hold a partial model", file=sys.stderr)
         return 130
+    finally:
+        from training.distributed import wait_for_everyone
+
+        wait_for_everyone()  # the other processes of a torchrun wait here until rank 0 has published
