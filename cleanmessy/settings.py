@@ -9,7 +9,7 @@ This module is the only place that reads (or writes) ``os.environ``; a test enfo
 - config dataclasses (:func:`env_field`, :func:`load`): a field names its variable, HfArgumentParser-style;
 - the Configuration table in the README (:func:`markdown_table`; a test checks they match).
 
-A new setting goes here: one :func:`_declare` call, then ``python -m cleanmessy.settings`` prints the
+A new setting goes here: one :func:`_declare` call, then ``clean-or-messy settings`` prints the
 table to paste into the README.
 """
 
@@ -373,6 +373,3 @@ def markdown_table() -> str:
         lines.append(f"| `{variable.name}` | {flag} | {variable.default_text} | {variable.used_by} | {variable.meaning} |")
     return "\n".join(lines) + "\n"
 
-
-if __name__ == "__main__":
-    print(markdown_table(), end="")

@@ -14,8 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-# A Space runs `python space/app.py` (its app_file) without installing this project, so space/ is first
-# on sys.path; the core package and `space.*` live one level up.
+# A Space runs its app_file (`python space/app.py`) uninstalled: put the repo root, where cleanmessy/ lives, on sys.path.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cleanmessy import Predictor, settings  # noqa: E402
