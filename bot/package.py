@@ -31,7 +31,7 @@ TARGETS = ("gcf", "lambda")
 BOT_MODULES = ("__init__", "albums", "app", "buttons", "config", "handlers", "logs", "media", "serverless", "service",
                "texts")
 CORE_MODULES = ("__init__", "backends", "errors", "feedback", "hub", "images", "intake", "labels", "model_files",
-                "model_info", "predictor", "preprocess", "ratelimit", "settings", "verdict")
+                "model_info", "model_source", "predictor", "preprocess", "ratelimit", "settings", "verdict")
 MODEL_FILES = ("config.json", "preprocessor_config.json", "onnx/model_quantized.onnx")
 OPTIONAL_MODEL_FILES = ("eval/metrics.json",)
 RUNTIME_PACKAGES = ("python-telegram-bot", "onnxruntime", "numpy", "pillow")
@@ -126,17 +126,11 @@ def pinned_requirements(names: tuple[str, ...], requirements: Path = ROOT / "req
     return [f"{name}=={pins[name]}" for name in names]
 
 
-def split_model(spec: str) -> tuple[str, str | None]:
-    """``DIR`` -> (DIR, None); ``user/repo@rev`` -> (user/repo, rev)."""
-    if Path(spec).is_dir() or "@" not in spec:
-        return spec, None
-    repo, revision = spec.rsplit("@", 1)
-    return repo, revision or None
-
-
 def fetch_model(spec: str) -> Path:
     """A local directory holding the model files: ``spec`` itself, or a Hub snapshot of repo[@rev]."""
-    source, revision = split_model(spec)
+    from cleanmessy.model_source import split_revision
+
+    source, revision = split_revision(spec)
     if Path(source).is_dir():
         return Path(source)
     from huggingface_hub import snapshot_download

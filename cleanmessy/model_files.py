@@ -189,17 +189,6 @@ def model_file(source: str, filename: str, token: str | None = None) -> Path | N
         return None
 
 
-def model_revision(source: str, token: str | None = None) -> str | None:
-    """The commit a Hub model was loaded from (read from its cache path), ``None`` for a local directory."""
-    if Path(source).is_dir():
-        return None
-    try:
-        path = model_file(source, CONFIG_FILE, token)
-    except Exception:  # noqa: BLE001 - informational only; loading the model reports real Hub problems
-        return None
-    return path.parent.name if path is not None and path.parent.parent.name == "snapshots" else None
-
-
 def _required_file(source: str, filename: str, token: str | None) -> Path:
     """``model_file`` that raises ``ModelLoadError``: :class:`NotAModelError` when the file is absent, the Hub's reason otherwise."""
     try:

@@ -30,7 +30,6 @@ from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Mount
 
 from cleanmessy.errors import CleanMessyError, ImageTooLargeError, NotAnImageError
-from cleanmessy.model_files import model_revision
 from cleanmessy.ratelimit import RateLimiter
 from space.service import SpaceService
 
@@ -117,7 +116,6 @@ class RestApi:
         self.service = service
         self.max_bytes = max_bytes
         self.limiter = RateLimiter(*rate_limit)
-        self.revision = model_revision(service.predictor.source)
 
     def spend(self, request: Request, cost: int = 1) -> None:
         wait = self.limiter.take(client_key(request), cost)
@@ -167,7 +165,7 @@ class RestApi:
 
     def health(self) -> dict:
         predictor = self.service.predictor
-        return {"status": "ok", "model": predictor.source, "revision": self.revision,
+        return {"status": "ok", "model": predictor.served.model_id, "revision": predictor.served.commit,
                 "backend": predictor.backend.name}
 
 
