@@ -105,6 +105,8 @@ bench: setup $(MODEL_DIR)/config.json  ## every benchmark on this machine, writt
 	$(PY) -m bench.explain_cost --model $(MODEL_DIR) --data $(DATA)
 	$(PY) -m bench.space_load --model $(MODEL_DIR) --data $(DATA)
 	$(PY) -m bench.web_page --model $(MODEL_DIR) --data $(DATA)
+	$(PY) -m bench.front_doors --model $(MODEL_DIR) --data $(DATA)
+	$(PY) -m bench.bundles --model $(MODEL_DIR) --data $(DATA)
 	$(PY) -m bench.bot_load --model $(MODEL_DIR) --record
 	$(PY) -m bench.scrape_fake --record
 

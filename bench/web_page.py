@@ -48,7 +48,7 @@ def serving(model: str, *, isolated: bool) -> Iterator[str]:
     predictor = Predictor.load(model)
     service = SpaceService(predictor, max_batch=config.max_batch, feedback_dir=tempfile.mkdtemp(prefix="bench-web-"))
     demo = build_demo(service, config, [], web_page=True)
-    _, url = launch(demo, config, block=False,
+    _, url = launch(demo, config, service, block=False,
                     routes=web_routes(model, predictor.unsure_below, isolated=isolated))
     try:
         yield url.rstrip("/")

@@ -123,6 +123,9 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     action, index = parsed
     service = bot_service(context)
+    if action == buttons.WHY and not service.can_explain:
+        await query.answer(texts.NO_HEATMAP, show_alert=True)
+        return
     if action == buttons.WHY and (wait := service.rate.take(query.from_user.id)):
         await query.answer(texts.RATE_LIMITED.format(seconds=max(1, round(wait))), show_alert=True)
         return

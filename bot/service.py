@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import time
 from collections import OrderedDict
@@ -13,12 +14,12 @@ from telegram.ext import CallbackContext
 
 from bot.config import BotConfig
 from bot.albums import AlbumCollector
-from bot.limits import RateLimiter
 from cleanmessy.errors import ImageError
 from cleanmessy.feedback import FeedbackStore
 from cleanmessy.images import load_image
 from cleanmessy.intake import classify_photos
 from cleanmessy.model_info import ModelInfo, read_model_info
+from cleanmessy.ratelimit import RateLimiter
 from cleanmessy.verdict import Verdict
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,11 @@ class BotService:
     def model_info(self) -> ModelInfo:
         """The served model's id, revision and measured accuracy (read once)."""
         return read_model_info(self.predictor.served)
+
+    @cached_property
+    def can_explain(self) -> bool:
+        """Heatmaps need PyTorch; a serverless bundle (``python -m bot.package``) ships without it."""
+        return importlib.util.find_spec("torch") is not None
 
     @property
     def unsure_below(self) -> float:

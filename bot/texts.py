@@ -70,6 +70,7 @@ APOLOGY = "Sorry, something went wrong on my side. Please try again in a moment.
 PHOTO_GONE = "I can't find that photo any more. Please send it again."
 THANKS = {True: "Thanks! Glad I got it right.", False: "Thanks! Saved as {label} so I can learn from it."}
 WHY_CAPTION = "Where I saw mess (brighter = more messy). {headline}"
+NO_HEATMAP = "Heatmaps aren't available on this server (it runs the small model without PyTorch)."
 
 
 def megabytes(size: int) -> str:

@@ -40,11 +40,16 @@ class UnreadableUpdate(ValueError):
 
 
 def header(headers: Mapping[str, str] | None, name: str) -> str | None:
-    """The value of header ``name`` (any case) in ``headers``, or ``None``; tolerates any mapping or none."""
-    if not isinstance(headers, Mapping):
+    """The value of header ``name`` (any case) in ``headers``, or ``None``.
+
+    ``headers`` may be any mapping, or a framework's header object with ``items()`` (Flask's
+    ``EnvironHeaders`` under functions-framework is not a ``Mapping``); anything else has no headers.
+    """
+    items = getattr(headers, "items", None)
+    if not callable(items):
         return None
     wanted = name.lower()
-    for key, value in headers.items():
+    for key, value in items():
         if isinstance(key, str) and key.lower() == wanted:
             return value if isinstance(value, str) else None
     return None

@@ -13,6 +13,7 @@ nothing here imports them. Where things live:
 - ``cleanmessy.phash``: the perceptual hash that finds near-duplicate photos (scraper and training);
 - ``cleanmessy.predictor``, ``preprocess``, ``backends``: the model and its inputs;
 - ``cleanmessy.images``: untrusted image bytes to a checked RGB image;
+- ``cleanmessy.ratelimit``: the sliding-window rate limit of the bot (per user) and the REST API (per client);
 - ``cleanmessy.cli``: the ``clean-or-messy`` command.
 
 ``Predictor`` is imported lazily so that light users (the scraper's image checks) import only

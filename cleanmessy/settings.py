@@ -183,6 +183,10 @@ _declare("EXAMPLES_DIR", None, "image folder (`<dir>/<label>/*`) to take example
 _declare("EXAMPLES_DATASET", None, "Hub dataset id to take example photos from (else the model card's dataset)",
          "Space", flag="--examples-dataset")
 _declare("EXAMPLES_PER_LABEL", 3, "example photos per label", "Space", parse=whole(1))
+_declare("REST_RATE_LIMIT", (60, 60.0), "REST API (`/api/classify`): photos per client per window, `COUNT/SECONDS` "
+         "(`0/60`: off)", "Space", parse=rate, flag="--rest-rate-limit", shown_default="`60/60`")
+_declare("MCP_SERVER", True, "serve the API as MCP tools for AI agents at `/gradio_api/mcp/` (`0`: off)", "Space",
+         parse=truthy, flag="--mcp-server", shown_default="`1`")
 _declare("TELEGRAM_TOKEN", None, "the bot token from @BotFather (environment only: flags show in `ps`)", "bot",
          shown_default="required", secret=True)
 _declare("TELEGRAM_WEBHOOK_SECRET", None, "checked against the `X-Telegram-Bot-Api-Secret-Token` header; 1–256 of "

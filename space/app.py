@@ -32,6 +32,8 @@ from cleanmessy.feedback_sync import start_feedback_sync  # noqa: E402
 from cleanmessy.model_info import read_model_info  # noqa: E402
 from space.config import SpaceConfig, parse_args  # noqa: E402
 from space.examples import find_examples  # noqa: E402
+from space.mcp_tool import add_classify_room_tool  # noqa: E402
+from space.rest import rest_routes  # noqa: E402
 from space.service import SpaceService  # noqa: E402
 from space.web_route import PATH as WEB_PATH, WebPageError, web_routes  # noqa: E402
 
@@ -138,7 +140,7 @@ def wire_one_photo(tab: OnePhotoTab, service: SpaceService) -> None:
 
 
 def add_api(service: SpaceService, config: SpaceConfig) -> None:
-    """The documented endpoints ``/predict`` and ``/predict_batch``."""
+    """The documented endpoints ``/predict`` and ``/predict_batch``, and the agents' tool ``/classify_room`` (MCP)."""
 
     def predict(image: gr.FileData) -> dict:
         """Classify one room photo: {"label": "clean"|"messy", "confidence": 0-1, "scores": {...}, "unsure": bool}."""
@@ -150,10 +152,11 @@ def add_api(service: SpaceService, config: SpaceConfig) -> None:
 
     gr.api(predict, api_name="predict", concurrency_limit=config.api_concurrency)
     gr.api(predict_batch, api_name="predict_batch", concurrency_limit=config.concurrency)
+    add_classify_room_tool(service, concurrency_limit=config.api_concurrency)
 
 
 def build_demo(service: SpaceService, config: SpaceConfig, examples: list[str], *, web_page: bool = False) -> gr.Blocks:
-    """The page (single photo, batch tab) and the API endpoints ``/predict`` and ``/predict_batch``.
+    """The page (single photo, batch tab) and the API endpoints ``/predict``, ``/predict_batch`` and ``/classify_room``.
 
     ``web_page``: link to the in-browser page (served when ``launch`` gets :func:`space.web_route.web_routes`).
     """
@@ -172,10 +175,12 @@ def build_demo(service: SpaceService, config: SpaceConfig, examples: list[str], 
     return demo
 
 
-def launch(demo: gr.Blocks, config: SpaceConfig, *, block: bool = True, routes: list | None = None):
-    """Start the server with the serving limits and any extra ``routes`` (matched first); return ``(app, url)``."""
+def launch(demo: gr.Blocks, config: SpaceConfig, service: SpaceService, *, block: bool = True,
+           routes: list | None = None):
+    """Start the server with the serving limits, the REST API and any extra ``routes`` in front (matched first),
+    and the MCP server; return ``(app, url)``."""
+    routes = [*(routes or []), *rest_routes(service, max_bytes=config.max_file_bytes, rate_limit=config.rest_rate_limit)]
     app, url, _ = demo.launch(
-        app_kwargs={"routes": list(routes or [])},
         server_name=config.host,
         server_port=config.port,
         max_file_size=config.max_file_bytes,
@@ -186,6 +191,8 @@ def launch(demo: gr.Blocks, config: SpaceConfig, *, block: bool = True, routes: 
         run_history=False,
         enable_monitoring=False,
         prevent_thread_lock=not block,
+        mcp_server=config.mcp_server,
+        app_kwargs={"routes": routes},
     )
     return app, url
 
@@ -206,10 +213,11 @@ def main(argv: list[str] | None = None) -> None:
         logger.warning("no in-browser page at %s/: %s", WEB_PATH, error)
         routes = []
     demo = build_demo(service, config, examples, web_page=bool(routes))
-    _, url = launch(demo, config, block=False, routes=routes)
+    _, url = launch(demo, config, service, block=False, routes=routes)
     sync = start_feedback_sync(settings.feedback_dir())
+    mcp = f", MCP at {url}gradio_api/mcp/" if config.mcp_server else ""
     print(f"==> {TITLE} is serving {predictor.served.describe()} on {url} ({len(examples)} examples, feedback to "
-          f"{settings.feedback_dir()}{' and ' + sync.repo_id if sync else ''})", flush=True)
+          f"{settings.feedback_dir()}{' and ' + sync.repo_id if sync else ''}; REST at {url}api/docs{mcp})", flush=True)
     signal.signal(signal.SIGTERM, _interrupt)  # a Space is stopped with SIGTERM: shut down (and push) cleanly
     try:
         demo.block_thread()

@@ -35,6 +35,8 @@ class SpaceConfig:
     examples_dir: str | None = env_field("EXAMPLES_DIR")
     examples_dataset: str | None = env_field("EXAMPLES_DATASET")
     examples_per_label: int = env_field("EXAMPLES_PER_LABEL")
+    rest_rate_limit: tuple[int, float] = env_field("REST_RATE_LIMIT")
+    mcp_server: bool = env_field("MCP_SERVER")
 
 
 def parse_args(argv: list[str] | None = None) -> SpaceConfig:

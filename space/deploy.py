@@ -10,7 +10,8 @@ The Space gets the same layout as this repository, so it starts the way ``make d
 - the ``cleanmessy/`` modules those import, followed transitively (so the Space does not carry,
   say, the training-only image-folder loader);
 - ``requirements.txt``: the pins from the root ``requirements.txt`` for exactly the third-party
-  packages the shipped code imports (gradio itself comes from the Space's ``sdk_version``).
+  packages the shipped code imports (gradio itself comes from the Space's ``sdk_version``), plus
+  gradio's ``mcp`` extra (``mcp``, ``pydantic``) for the MCP server.
   Imports guarded by ``except ImportError`` are optional and left out: that is how PyTorch and
   transformers stay out of the Space. It serves the model's int8 ONNX export with onnxruntime
   and draws the heatmap by occlusion on that same model, so it installs small and starts fast.
@@ -62,6 +63,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CORE = "cleanmessy"
 APP_FILE = "space/app.py"
 SDK_PACKAGES = {"gradio", "gradio-client"}  # installed by the Space runtime from sdk_version
+SDK_EXTRAS = ("mcp", "pydantic")
+"""The ``gradio[mcp]`` extra, which the runtime does not install: the app serves MCP by default (``MCP_SERVER``)."""
 IMPORT_GUARDS = {"ImportError", "ModuleNotFoundError"}
 HARDWARE = "cpu-basic"
 ONNX_INT8 = ONNX_FILES["onnx-int8"]
@@ -179,7 +182,7 @@ def pytorch_requirements(requirements: Path = ROOT / "requirements.txt") -> list
 def sdk_version(requirements: Path = ROOT / "requirements.txt") -> str:
     """The gradio version the Space runs: the root pin, checked to be a final release that is installed here."""
     pin = root_pins(requirements).get("gradio", "")
-    match = re.fullmatch(r"gradio==([^\s;]+)", pin.replace(" ", ""))
+    match = re.fullmatch(r"gradio(?:\[[\w,-]+\])?==([^\s;]+)", pin.replace(" ", ""))
     if not match:
         raise DeployError(f"requirements.txt must pin gradio exactly (gradio==X.Y.Z), found {pin or 'no pin'!r}")
     try:
@@ -266,6 +269,8 @@ def stage_space(
     local = {CORE, "space"} | {p.stem for p in apps}
     root_requirements = space_dir.parent / "requirements.txt"
     requirements = space_requirements(sources, local, root_requirements)
+    pins = root_pins(root_requirements)
+    requirements = sorted({*requirements, *(pins[name] for name in SDK_EXTRAS)})
     if pytorch:
         stack = {normalise(name) for name in PYTORCH_STACK}
         requirements = pytorch_requirements(root_requirements) + [

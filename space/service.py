@@ -19,8 +19,8 @@ from PIL import Image
 from cleanmessy.errors import CleanMessyError
 from cleanmessy.explain import explain
 from cleanmessy.feedback import FeedbackStore
-from cleanmessy.images import load_image
-from cleanmessy.intake import classify_decoded, decode_photos
+from cleanmessy.images import ImageSource, load_image
+from cleanmessy.intake import classify_decoded, classify_photos, decode_photos
 from cleanmessy.labels import LABELS
 from cleanmessy.verdict import Verdict
 from space.batcher import Batcher
@@ -110,11 +110,24 @@ class SpaceService:
 
     # --- API -------------------------------------------------------------------------------
 
+    def classify(self, source: ImageSource) -> dict:
+        """The verdict dict for one photo (bytes or a path), through the shared micro-batcher.
+
+        The door every API shares (``/predict``, REST, MCP); raises the core's ``CleanMessyError``.
+        """
+        return self.batcher.predict([self.predictor.decode(source)])[0].to_dict()
+
+    def classify_many(self, named: list[tuple[str, ImageSource]]) -> list[dict]:
+        """``{file, ...verdict}`` per photo, in order, or ``{file, error}`` for a bad one; the good ones share passes."""
+        results = classify_photos(self.predictor, [source for _, source in named], passes=self.batcher.predict)
+        return [{"file": name, **(result.to_dict() if isinstance(result, Verdict) else {"error": str(result)})}
+                for (name, _), result in zip(named, results)]
+
     def predict(self, payload: Any) -> dict:
         """``{label, confidence, scores, unsure}`` for one photo."""
-        image = self.load(payload)
+        path = upload_path(payload)
         with user_errors():
-            return self.batcher.predict([image])[0].to_dict()
+            return self.classify(path)
 
     def predict_many(self, payloads: list[Any]) -> list[dict]:
         """One result per photo, in order: ``file`` plus the verdict dict, or ``{file, error}`` for a bad photo."""

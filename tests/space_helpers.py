@@ -28,7 +28,7 @@ def running_space(model_dir: Path, feedback_dir: Path, examples: list[str] | Non
     service = SpaceService(Predictor.load(model_dir, threads=1), max_batch=config.max_batch,
                            feedback_dir=feedback_dir)
     demo = build_demo(service, config, examples or [])
-    _, url = launch(demo, config, block=False)
+    _, url = launch(demo, config, service, block=False)
     try:
         yield url, service
     finally:

@@ -131,6 +131,7 @@ def test_space_bundle_ships_app_core_and_derived_requirements(staged):
     # It serves the int8 ONNX model and draws the heatmap by occlusion: no PyTorch, no CUDA wheels.
     assert pinned.isdisjoint({"torch", "transformers"}) and not any(line.startswith("-") for line in requirements)
     assert {"onnxruntime", "pillow", "numpy", "huggingface-hub"} <= pinned
+    assert {"mcp", "pydantic"} <= pinned  # gradio[mcp]: the Space serves MCP tools by default
     root = root_pins(ROOT_DIR / "requirements.txt")
     assert all(line == root[normalise(line.split("==")[0])] for line in requirements)
 

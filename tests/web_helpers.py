@@ -92,7 +92,7 @@ def running_web_space(model_dir: Path, feedback_dir: Path, *, isolated: bool = T
     service = SpaceService(predictor, max_batch=config.max_batch, feedback_dir=feedback_dir)
     routes = web_routes(str(model_dir), predictor.unsure_below, isolated=isolated)
     demo = build_demo(service, config, [], web_page=True)
-    _, url = launch(demo, config, block=False, routes=routes)
+    _, url = launch(demo, config, service, block=False, routes=routes)
     try:
         yield url.rstrip("/"), service, demo
     finally:
