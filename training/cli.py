@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "base, 16 for ViT): fewer tokens, faster serving, maybe less accurate. Default: "
                              "154 for the packaged base (cross-validated: as accurate as 224), else the base "
                              "image processor's crop (224)")
+    parser.add_argument("--calibration-folds", metavar="K", type=int, default=0,
+                        help="fit the temperature on this data's own K-fold out-of-fold logits (K more fine-tunes); "
+                             "0 uses the temperature bench.recipe_cv measured for this recipe on the shared rooms")
     parser.add_argument("--validation-fraction", type=float, default=0.2,
                         help="share held out for validation when the data has no validation split")
     parser.add_argument("--export-onnx", action=argparse.BooleanOptionalAction, default=True,
@@ -101,13 +104,16 @@ def check_base_resolution(base: str, resolution: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train, evaluate, write the card, export and push; print where everything is."""
+    from training.calibration import fold_temperature, kfold_calibration, recipe_calibration
     from training.card import render_card
     from training.data import load_training_data
     from training.evaluate import evaluate_model, summary
     from training.finetune import Hyperparameters, finetune
-    from training.packaged_base import default_resolution, resolve_base
+    from training.packaged_base import card_base, default_resolution, resolve_base
     from training.resolution import describe as describe_resolution
 
+    if args.calibration_folds == 1 or args.calibration_folds < 0:
+        raise CleanMessyError(f"--calibration-folds must be 0 or at least 2, got {args.calibration_folds}")
     if not 0 < args.validation_fraction < 1:
         raise CleanMessyError(f"--validation-fraction must be between 0 and 1, got {args.validation_fraction}")
     base, base_description = resolve_base(args.base)
@@ -122,7 +128,12 @@ def run(args: argparse.Namespace) -> int:
                              resolution=wanted_resolution)
     started = time.perf_counter()
     model, processor, history = finetune(splits, base, args.output, params)
+    calibration = (kfold_calibration(splits["train"], base, args.output / "checkpoints", params, args.calibration_folds)
+                   if args.calibration_folds else recipe_calibration())
+    fold_temperature(model, calibration.temperature)
     train_seconds = time.perf_counter() - started
+    print(f"==> temperature {calibration.temperature:.3f} folded into the classifier ({calibration.source})",
+          flush=True)
     resolution = describe_resolution(processor, model.config)
     print(f"==> input resolution: {resolution}", flush=True)
     save_model(model, processor, args.output)
@@ -139,18 +150,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"==> ONNX: {report.summary()}", flush=True)
 
     dataset_id, dataset_name = dataset_identity(args.data)
+    card_id, card_name = card_base(args.base)
     card = render_card(
         output_dir=args.output,
         repo_id=args.push_to_hub or args.output.name,
-        base_model=base if base.count("/") == 1 and not Path(base).exists() else base_description,
+        base_model=card_id,
+        base_name=card_name,
         architecture=type(model).__name__,
         dataset_id=dataset_id,
         dataset_name=dataset_name,
         metrics=metrics,
         train_size=len(splits["train"]),
-        hyperparameters={**asdict(params), "resolution": resolution, "base": base_description},
+        hyperparameters={**asdict(params), "resolution": resolution, "base": card_name,
+                         "temperature": round(calibration.temperature, 3)},
         train_seconds=train_seconds,
         onnx_note=onnx_note,
+        calibration=calibration,
     )
     print(f"==> model: {args.output.resolve()}")
     print(f"==> card:  {card.resolve()}")

