@@ -5,7 +5,8 @@
 
 ``run`` fine-tunes one model per (recipe, seed, fold) in this process, in priority order, and
 appends one JSON line per finished run to ``artifacts/recipe_cv/runs.jsonl``; runs already
-there are skipped, so it resumes after an interruption. Each run also saves
+there are skipped, so it resumes after an interruption (delete the ``.lock`` file of a run that was
+interrupted). A second ``run --reverse`` process can share the queue. Each run also saves
 ``artifacts/recipe_cv/<recipe>-s<seed>-f<fold>.npz`` (format: :func:`save_arrays`) with the
 logits and L2-normalised CLS embeddings of every room photo (held-out and training), every
 non-room photo and the composed wide photos, so "not a room" rates and calibration can be
@@ -22,10 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import asdict, replace
@@ -35,7 +33,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench.resolution_cv import photos, wilson, write_fold
+from bench.resolution_cv import photos, write_fold
 from cleanmessy.images import load_image
 from cleanmessy.labels import LABELS
 from training.finetune import Hyperparameters
@@ -184,6 +182,15 @@ def run_one(recipe: str, seed: int, fold: int, folds: int, data: Path, not_rooms
     }
 
 
+def claim(lock: Path) -> bool:
+    """Create ``lock`` unless another ``run`` process already did: two processes never train the same run."""
+    try:
+        lock.open("x").close()
+        return True
+    except FileExistsError:
+        return False
+
+
 def run(args: argparse.Namespace) -> int:
     from training.packaged_base import resolve_base
 
@@ -191,14 +198,200 @@ def run(args: argparse.Namespace) -> int:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = ARTIFACTS / "runs.jsonl"
     base, _ = resolve_base(None)
-    for recipe, seed, fold in queue(args.recipes, args.seeds, args.folds):
-        if run_name(recipe, seed, fold) in done_runs(log):
+    runs = queue(args.recipes, args.seeds, args.folds)
+    for recipe, seed, fold in reversed(runs) if args.reverse else runs:
+        name = run_name(recipe, seed, fold)
+        if name in done_runs(log) or not claim(ARTIFACTS / f"{name}.lock"):
             continue
         result = run_one(recipe, seed, fold, args.folds, args.data, args.not_rooms, base)
         with log.open("a") as handle:
             handle.write(json.dumps(result) + "\n")
         print(f"{result['run']}: {result['correct']}/{result['count']}, ECE {result['ece']:.3f}, "
               f"epochs {[e['accuracy'] for e in result['epochs']]}, {result['train_seconds']:.0f} s", flush=True)
+    return 0
+
+
+def load_runs(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def out_of_fold(runs: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(logits, labels, fold)`` of one seed's held-out photos, pooled over the folds in ``runs``."""
+    logits, labels, folds = [], [], []
+    for run in sorted(runs, key=lambda r: r["fold"]):
+        arrays = np.load(ARTIFACTS / f"{run['run']}.npz")
+        held = arrays["rooms_heldout"]
+        logits.append(arrays["rooms_logits"][held])
+        labels.append(arrays["rooms_label"][held])
+        folds.append(np.full(int(held.sum()), run["fold"]))
+    return np.concatenate(logits), np.concatenate(labels), np.concatenate(folds)
+
+
+def cross_fitted_probabilities(logits: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    """Each fold's photos calibrated with a temperature fitted on the other folds' out-of-fold logits (honest ECE)."""
+    from training.calibration import fit_temperature
+
+    probabilities = np.zeros_like(logits, dtype=np.float64)
+    if len(np.unique(folds)) == 1:
+        return softmax(logits, fit_temperature(logits, labels))  # one fold: nothing to cross-fit with (optimistic)
+    for fold in np.unique(folds):
+        rest = folds != fold
+        probabilities[~rest] = softmax(logits[~rest], fit_temperature(logits[rest], labels[rest]))
+    return probabilities
+
+
+def spread(values: list[float], percent: bool = True) -> str:
+    """``mean ± sd (min–max)`` of ``values``."""
+    f = (lambda v: f"{v:.1%}") if percent else (lambda v: f"{v:.3f}")
+    if len(values) == 1:
+        return f(values[0])
+    return f"{f(statistics.mean(values))} ± {f(statistics.stdev(values))} ({f(min(values))}–{f(max(values))})"
+
+
+def summarise(recipe: str, runs: list[dict], folds: int) -> dict:
+    """One recipe's numbers over its complete seeds: accuracy, ECE before and after temperature, stability, wide photos."""
+    from training.calibration import fit_temperature
+
+    seeds = sorted({r["seed"] for r in runs if sum(x["seed"] == r["seed"] for x in runs) == folds})
+    pooled = [out_of_fold([r for r in runs if r["seed"] == seed]) for seed in seeds]
+    if not pooled:  # no seed has all its folds yet: use what there is, and say so
+        first = min(r["seed"] for r in runs)
+        pooled = [out_of_fold([r for r in runs if r["seed"] == first])]
+    after_first = [e["accuracy"] for r in runs for e in r["epochs"] if e["epoch"] > 1]
+    summary = {
+        "recipe": recipe, "seeds": seeds, "runs": len(runs), "params": runs[0]["params"],
+        "fold_accuracy": [r["correct"] / r["count"] for r in runs],
+        "worst_epoch_after_first": min(after_first) if after_first else None,
+        "runs_at_chance_after_first": sum(any(e["epoch"] > 1 and e["accuracy"] <= 0.55 for e in r["epochs"])
+                                          for r in runs),
+        "max_grad_norm": max((e["max_grad_norm"] or 0) for r in runs for e in r["epochs"]),
+        "wide": {kind: [r["wide"][kind] for r in runs] for kind in ("mirror", "pair")},
+        "train_seconds": statistics.mean(r["train_seconds"] for r in runs),
+    }
+    if pooled:  # seeds: the complete ones, or one partial seed
+        logits = np.concatenate([p[0] for p in pooled])
+        labels = np.concatenate([p[1] for p in pooled])
+        summary["photos_held_out"] = len(pooled[0][1])
+        summary["seed_accuracy"] = [float((p[0].argmax(1) == p[1]).mean()) for p in pooled]
+        summary["seed_ece_raw"] = [ece(softmax(p[0]), p[1]) for p in pooled]
+        summary["seed_ece_calibrated"] = [ece(cross_fitted_probabilities(*p), p[1]) for p in pooled]
+        summary["temperature"] = fit_temperature(logits, labels)
+        summary["correct"], summary["count"] = int((logits.argmax(1) == labels).sum()), len(labels)
+        summary["oof_logits"], summary["oof_labels"] = logits, labels
+    return summary
+
+
+def reliability_plot(summaries: list[dict], path: Path) -> None:
+    """Reliability diagrams of the pooled out-of-fold scores, raw and with the fitted temperature, per recipe."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from training.metrics import reliability_bins
+
+    complete = summaries
+    figure, axes = plt.subplots(1, len(complete), figsize=(5 * len(complete), 4.5), squeeze=False)
+    for axis, summary in zip(axes[0], complete):
+        labels = summary["oof_labels"]
+        for name, temperature, colour in (("raw", 1.0, "C0"), (f"T = {summary['temperature']:.2f}",
+                                                                summary["temperature"], "C1")):
+            probabilities = softmax(summary["oof_logits"], temperature)
+            bins = [b for b in reliability_bins(probabilities.max(1), probabilities.argmax(1) == labels) if b["count"]]
+            axis.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o-", color=colour,
+                      label=f"{name}: ECE {ece(probabilities, labels):.3f}")
+        axis.plot([0.5, 1], [0.5, 1], "--", color="grey", label="perfect calibration")
+        axis.set(xlim=(0.5, 1), ylim=(0.0, 1.02), xlabel="confidence", ylabel="accuracy",
+                 title=f"{summary['recipe']}: {len(labels)} out-of-fold predictions")
+        axis.legend(loc="lower right")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def render_report(summaries: list[dict], folds: int, photos_total: int, plot: str) -> str:
+    lines = [
+        f"Every one of the {photos_total} photos is held out once per seed ({folds} stratified folds, the folds of "
+        "`bench.resolution_cv`); the seed changes the head, the augmentation and the batch order. Accuracy and ECE "
+        "are per seed, over all held-out photos pooled (mean ± sd across seeds, min–max). Calibrated ECE: each "
+        "fold's scores divided by a temperature fitted on the other folds' out-of-fold logits. \"worst epoch\": "
+        "the lowest held-out accuracy any run had after its first epoch. Wide photos: each held-out photo beside "
+        "its mirror image, or beside another held-out photo of its label (2:1, label kept).",
+        "",
+        "| recipe | runs (seeds × folds) | out-of-fold accuracy | per-fold accuracy | ECE raw | ECE calibrated "
+        "| temperature | worst epoch after the first | runs at chance after epoch 1 | max grad norm "
+        "| wide: mirror | wide: pair | train s / run |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in summaries:
+        seeds = len(s["seeds"])
+        scope = (f"{seeds} seed{'s' if seeds != 1 else ''} × {folds} folds" if seeds else
+                 f"partial: {s['runs']} of {folds} folds of seed 0, {s['photos_held_out']} photos held out")
+        lines.append(
+            f"| {s['recipe']} | {scope} | {spread(s['seed_accuracy'])} | {spread(s['fold_accuracy'])} "
+            f"| {spread(s['seed_ece_raw'], False)} | {spread(s['seed_ece_calibrated'], False)} "
+            f"| {s['temperature']:.2f} | {s['worst_epoch_after_first']:.0%} | {s['runs_at_chance_after_first']} "
+            f"| {s['max_grad_norm']:.0f} | {spread(s['wide']['mirror'])} | {spread(s['wide']['pair'])} "
+            f"| {s['train_seconds']:.0f} |"
+        )
+    lines += ["", f"![reliability of the out-of-fold scores]({plot})"]
+    return "\n".join(lines)
+
+
+def band_table(summary: dict, threshold: float) -> str:
+    """How the "hard to say" threshold splits the calibrated out-of-fold predictions."""
+    probabilities = softmax(summary["oof_logits"], summary["temperature"])
+    confidence, correct = probabilities.max(1), probabilities.argmax(1) == summary["oof_labels"]
+    lines = ["| threshold | share answered \"hard to say\" | accuracy inside the band | accuracy of the rest |",
+             "|---:|---:|---:|---:|"]
+    for t in sorted({0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, threshold}):
+        band = confidence < t
+        inside = f"{correct[band].mean():.0%} ({int(correct[band].sum())}/{int(band.sum())})" if band.any() else "–"
+        rest = f"{correct[~band].mean():.1%}" if (~band).any() else "–"
+        mark = " **(chosen)**" if t == threshold else ""
+        lines.append(f"| {t:.2f}{mark} | {band.mean():.1%} | {inside} | {rest} |")
+    return "\n".join(lines)
+
+
+def report(args: argparse.Namespace) -> int:
+    """Summarise runs.jsonl into BENCHMARKS.md, the reliability plot and training/recipe_cv.json."""
+    from bench.report import write_section
+    from training.calibration import RECIPE_FILE, unsure_band
+
+    runs = load_runs(ARTIFACTS / "runs.jsonl")
+    if not runs:
+        raise SystemExit(f"no runs in {ARTIFACTS / 'runs.jsonl'}: run `python -m bench.recipe_cv run` first")
+    summaries = [summarise(recipe, [r for r in runs if r["recipe"] == recipe], args.folds)
+                 for recipe in RECIPES if any(r["recipe"] == recipe for r in runs)]
+    plot = Path("docs/reliability_oof.png")
+    reliability_plot(summaries, plot)
+    photos_total = len(np.load(ARTIFACTS / f"{runs[0]['run']}.npz")["rooms_label"])
+    body = render_report(summaries, args.folds, photos_total, plot.as_posix())
+    chosen = next((s for s in summaries if s["recipe"] == "after"), None)
+    if chosen:
+        probabilities = softmax(chosen["oof_logits"], chosen["temperature"])
+        threshold = unsure_band(probabilities.max(1), probabilities.argmax(1) == chosen["oof_labels"])
+        body += ("\n\n**\"Hard to say\" band**, on the calibrated out-of-fold scores of the chosen recipe: the widest "
+                 "threshold under which the model is right at most 3 times in 4 (`training.calibration.unsure_band`)."
+                 "\n\n" + band_table(chosen, threshold))
+        RECIPE_FILE.write_text(json.dumps({
+            "temperature": round(chosen["temperature"], 4),
+            "runs": (f"{len(chosen['seeds'])} seed{'s' if len(chosen['seeds']) != 1 else ''} × {args.folds} folds"
+                     if chosen["seeds"] else f"{chosen['runs']} of {args.folds} folds (1 seed)"),
+            # per-seed mean over the held-out photos: pooling seeds would count each photo several times
+            "photos": chosen["photos_held_out"], "count": chosen["photos_held_out"],
+            "correct": round(statistics.mean(chosen["seed_accuracy"]) * chosen["photos_held_out"]),
+            "ece_calibrated": round(statistics.mean(chosen["seed_ece_calibrated"]), 4),
+            "unsure_threshold": threshold,
+        }, indent=2, ensure_ascii=False) + "\n")
+    command = "python -m bench.recipe_cv report"
+    if args.no_write:
+        print(body)
+    else:
+        write_section("recipe-cv", "Training recipe: repeated cross-validation (stability, accuracy, calibration)",
+                      command, body)
+        print(body)
     return 0
 
 
@@ -212,10 +405,13 @@ def main(argv: list[str] | None = None) -> int:
     runner.add_argument("--seeds", type=int, default=5)
     runner.add_argument("--folds", type=int, default=4)
     runner.add_argument("--threads", type=int, default=2)
+    runner.add_argument("--reverse", action="store_true",
+                        help="take the queue from its end (for a second process beside a first one)")
+    reporter = commands.add_parser("report", help="write BENCHMARKS.md, docs/reliability_oof.png, recipe_cv.json")
+    reporter.add_argument("--folds", type=int, default=4)
+    reporter.add_argument("--no-write", action="store_true", help="print instead of writing BENCHMARKS.md")
     args = parser.parse_args(argv)
-    if args.command == "run":
-        return run(args)
-    return 0
+    return run(args) if args.command == "run" else report(args)
 
 
 if __name__ == "__main__":

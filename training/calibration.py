@@ -72,7 +72,7 @@ def unsure_band(confidences: np.ndarray, correct: np.ndarray, toss_up: float = 0
     >>> unsure_band(confidences, correct, grid=np.array([0.6, 0.7, 0.8, 0.95]))  # below 0.8: 3 of 4 right
     0.8
     """
-    grid = np.round(np.arange(0.55, 0.96, 0.01), 2) if grid is None else grid
+    grid = np.round(np.arange(0.55, 0.905, 0.01), 2) if grid is None else grid
     best = 0.5
     for threshold in grid:
         band = confidences < threshold
@@ -100,8 +100,8 @@ def recipe_calibration(path: Path = RECIPE_FILE) -> Calibration:
     recipe = json.loads(path.read_text())
     return Calibration(
         temperature=recipe["temperature"],
-        source=f"out-of-fold logits of {recipe['runs']} cross-validation runs of this recipe over the "
-               f"{recipe['photos']} shared room photos (bench/recipe_cv.py)",
+        source=f"the out-of-fold logits of this recipe's cross-validation on the shared room photos "
+               f"({recipe['runs']}, {recipe['photos']} photos held out; bench/recipe_cv.py)",
         cv_correct=recipe["correct"], cv_count=recipe["count"], cv_ece=recipe["ece_calibrated"],
         cv_runs=recipe["runs"],
     )
