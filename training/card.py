@@ -20,10 +20,6 @@ def _hardware() -> str:
     return f"{platform.machine()} CPU, {os.cpu_count()} cores"
 
 
-def _base_model_url(base_model: str | None) -> str:
-    return f"https://huggingface.co/{base_model}" if base_model else "#training"
-
-
 def cross_validation(calibration) -> dict | None:
     """The card's cross-validated accuracy, interval and calibrated ECE, or ``None`` if they were not measured."""
     if calibration is None or not calibration.cv_count:
@@ -80,6 +76,7 @@ def render_card(
     repo_id: str,
     base_model: str | None,
     base_name: str,
+    base_url: str,
     architecture: str,
     dataset_id: str | None,
     dataset_name: str,
@@ -89,15 +86,13 @@ def render_card(
     train_seconds: float,
     onnx_note: str | None = None,
     calibration=None,
-    not_a_room: dict | None = None,
 ) -> Path:
     """Write ``output_dir/README.md`` from the template and return its path.
 
-    ``base_model`` is the Hub id for the YAML (``None`` for a local base), ``base_name`` what people read.
+    ``base_model`` is the Hub id for the YAML (``None`` for a local base), ``base_name`` what people read and
+    ``base_url`` its link (see :func:`training.packaged_base.card_base`).
     ``calibration`` is a :class:`training.calibration.Calibration`: the folded temperature, where it was
-    fitted, and the cross-validated accuracy shown beside the validation split. ``not_a_room`` fills the
-    card's "not a room" section: ``{"method": str, "rooms_flagged": float, "non_rooms_flagged": float,
-    "how_measured": str}`` (rates in [0, 1]); without it the section says the model has no such check.
+    fitted, and the cross-validated accuracy shown beside the validation split.
     """
     model_name = repo_id.split("/")[-1]
     card = ModelCard.from_template(
@@ -110,7 +105,7 @@ def render_card(
         repo_id=repo_id,
         architecture=architecture,
         base_model=base_name,
-        base_model_url=_base_model_url(base_model),
+        base_model_url=base_url,
         dataset_description=(
             f"the Hub dataset [`{dataset_id}`](https://huggingface.co/datasets/{dataset_id})"
             if dataset_id else f"a local image folder ({dataset_name})"
@@ -124,7 +119,6 @@ def render_card(
         onnx=onnx_note,
         calibration=calibration,
         cv=cross_validation(calibration),
-        not_a_room=not_a_room,
     )
     path = output_dir / "README.md"
     card.save(path)

