@@ -137,49 +137,78 @@ def epoch_log(history: list[dict]) -> list[dict]:
     return epochs
 
 
+def fold_rooms(data: Path, fold: int, folds: int) -> tuple[list[tuple[Path, int]], np.ndarray]:
+    """Every room photo with its label, and which of them fold ``fold`` holds out (the order of ``photos``)."""
+    by_label = photos(data)
+    rooms = [(path, LABELS.index(label)) for label, files in by_label.items() for path in files]
+    held = np.array([files.index(path) % folds == fold for label, files in by_label.items() for path in files])
+    return rooms, held
+
+
 def run_one(recipe: str, seed: int, fold: int, folds: int, data: Path, not_rooms: Path | None, base: str) -> dict:
     """Fine-tune one fold's model, save its arrays, and return its JSON line."""
-    from cleanmessy.preprocess import Preprocessor
     from training.data import load_training_data
     from training.finetune import finetune
 
     params = replace(RECIPES[recipe], seed=seed)
-    by_label = photos(data)
-    rooms = [(path, LABELS.index(label)) for label, files in by_label.items() for path in files]
-    held = np.array([files.index(path) % folds == fold for label, files in by_label.items() for path in files])
     with tempfile.TemporaryDirectory(prefix="recipe-cv-") as work:
-        write_fold(by_label, fold, folds, Path(work) / "data")
+        write_fold(photos(data), fold, folds, Path(work) / "data")
         splits = load_training_data(str(Path(work) / "data"))
         started = time.perf_counter()
         model, processor, history = finetune(splits, base, Path(work) / "model", params)
         seconds = time.perf_counter() - started
+    return {**score_model(model, processor, run_name(recipe, seed, fold), fold, folds, data, not_rooms),
+            "recipe": recipe, "seed": seed, "params": asdict(params), "train_seconds": round(seconds, 1),
+            "epochs": epoch_log(history)}
+
+
+def score_model(model, processor, name: str, fold: int, folds: int, data: Path, not_rooms: Path | None) -> dict:
+    """Save ``name``.npz for a model trained without fold ``fold``; return its held-out and wide-photo scores."""
+    from cleanmessy.preprocess import Preprocessor
+
+    rooms, held = fold_rooms(data, fold, folds)
     preprocess = Preprocessor(processor)
     room_logits, room_cls = logits_and_embeddings(model, preprocess, [load_image(p) for p, _ in rooms])
     labels = np.array([label for _, label in rooms])
-    held_out = [room for room, is_held in zip(rooms, held) if is_held]
-    wide, wide_labels, wide_kinds = wide_photos(held_out)
+    wide, wide_labels, wide_kinds = wide_photos([room for room, is_held in zip(rooms, held) if is_held])
     wide_logits, wide_cls = logits_and_embeddings(model, preprocess, wide)
     others = sorted(p for p in not_rooms.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"}) \
         if not_rooms else []
     other_logits, other_cls = logits_and_embeddings(model, preprocess, [load_image(p) for p in others]) \
         if others else (np.zeros((0, 2)), np.zeros((0, model.config.hidden_size)))
-    save_arrays(ARTIFACTS / f"{run_name(recipe, seed, fold)}.npz",
+    save_arrays(ARTIFACTS / f"{name}.npz",
                 rooms_path=np.array([str(p.relative_to(data)) for p, _ in rooms]), rooms_label=labels,
                 rooms_heldout=held, rooms_logits=room_logits, rooms_cls=room_cls,
                 notrooms_path=np.array([p.name for p in others]), notrooms_logits=other_logits,
                 notrooms_cls=other_cls, wide_label=np.array(wide_labels), wide_kind=np.array(wide_kinds),
                 wide_logits=wide_logits, wide_cls=wide_cls)
-    predictions = room_logits.argmax(1)
     wide_labels, wide_kinds = np.array(wide_labels), np.array(wide_kinds)
     return {
-        "run": run_name(recipe, seed, fold), "recipe": recipe, "seed": seed, "fold": fold,
-        "params": asdict(params), "train_seconds": round(seconds, 1),
-        "correct": int((predictions[held] == labels[held]).sum()), "count": int(held.sum()),
+        "run": name, "fold": fold,
+        "correct": int((room_logits.argmax(1)[held] == labels[held]).sum()), "count": int(held.sum()),
         "ece": ece(softmax(room_logits[held]), labels[held]),
         "wide": {kind: float((wide_logits[wide_kinds == kind].argmax(1) == wide_labels[wide_kinds == kind]).mean())
                  for kind in ("mirror", "pair")},
-        "epochs": epoch_log(history),
     }
+
+
+def score_saved(args: argparse.Namespace) -> int:
+    """Score a model that ``python -m training`` already trained on the other folds (its eval/ keeps the epochs)."""
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    torch.set_num_threads(args.threads)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = run_name(args.recipe, args.seed, args.fold)
+    model = AutoModelForImageClassification.from_pretrained(args.model)
+    processor = AutoImageProcessor.from_pretrained(args.model)
+    history = json.loads((args.model / "eval" / "log_history.json").read_text())
+    result = {**score_model(model, processor, name, args.fold, args.folds, args.data, args.not_rooms),
+              "recipe": args.recipe, "seed": args.seed, "params": asdict(replace(RECIPES[args.recipe], seed=args.seed)),
+              "train_seconds": None, "epochs": epoch_log(history), "scored_from": args.model.name}
+    with (ARTIFACTS / "runs.jsonl").open("a") as handle:
+        handle.write(json.dumps(result) + "\n")
+    print(f"{name}: {result['correct']}/{result['count']}, epochs {[e['accuracy'] for e in result['epochs']]}")
+    return 0
 
 
 def claim(lock: Path) -> bool:
@@ -266,7 +295,7 @@ def summarise(recipe: str, runs: list[dict], folds: int) -> dict:
                                           for r in runs),
         "max_grad_norm": max((e["max_grad_norm"] or 0) for r in runs for e in r["epochs"]),
         "wide": {kind: [r["wide"][kind] for r in runs] for kind in ("mirror", "pair")},
-        "train_seconds": statistics.mean(r["train_seconds"] for r in runs),
+        "train_seconds": statistics.mean([r["train_seconds"] for r in runs if r["train_seconds"]] or [0]),
     }
     if pooled:  # seeds: the complete ones, or one partial seed
         logits = np.concatenate([p[0] for p in pooled])
@@ -407,11 +436,20 @@ def main(argv: list[str] | None = None) -> int:
     runner.add_argument("--threads", type=int, default=2)
     runner.add_argument("--reverse", action="store_true",
                         help="take the queue from its end (for a second process beside a first one)")
+    scorer = commands.add_parser("score", help="score a model python -m training trained on one fold's training part")
+    scorer.add_argument("--model", type=Path, required=True)
+    scorer.add_argument("--recipe", choices=list(RECIPES), required=True, help="the recipe it was trained with")
+    scorer.add_argument("--seed", type=int, default=0)
+    scorer.add_argument("--fold", type=int, required=True)
+    scorer.add_argument("--folds", type=int, default=4)
+    scorer.add_argument("--data", type=Path, default=Path("../shared/data/rooms"))
+    scorer.add_argument("--not-rooms", type=Path, default=None)
+    scorer.add_argument("--threads", type=int, default=2)
     reporter = commands.add_parser("report", help="write BENCHMARKS.md, docs/reliability_oof.png, recipe_cv.json")
     reporter.add_argument("--folds", type=int, default=4)
     reporter.add_argument("--no-write", action="store_true", help="print instead of writing BENCHMARKS.md")
     args = parser.parse_args(argv)
-    return run(args) if args.command == "run" else report(args)
+    return {"run": run, "score": score_saved, "report": report}[args.command](args)
 
 
 if __name__ == "__main__":
