@@ -339,7 +339,7 @@ def reliability_plot(summaries: list[dict], path: Path) -> None:
     plt.close(figure)
 
 
-def render_report(summaries: list[dict], folds: int, photos_total: int, plot: str) -> str:
+def render_report(summaries: list[dict], runs: list[dict], folds: int, photos_total: int, plot: str) -> str:
     lines = [
         f"Every one of the {photos_total} photos is held out once per seed ({folds} stratified folds, the folds of "
         "`bench.resolution_cv`); the seed changes the head, the augmentation and the batch order. Accuracy and ECE "
@@ -364,7 +364,24 @@ def render_report(summaries: list[dict], folds: int, photos_total: int, plot: st
             f"| {s['max_grad_norm']:.0f} | {spread(s['wide']['mirror'])} | {spread(s['wide']['pair'])} "
             f"| {s['train_seconds']:.0f} |"
         )
-    lines += ["", f"![reliability of the out-of-fold scores]({plot})"]
+    finished = ", ".join(f"{s['recipe']} {s['runs']}" for s in summaries)
+    lines += ["", f"Planned: 5 seeds × {folds} folds per recipe. Finished: {finished} (runs recorded in "
+              "`artifacts/recipe_cv/runs.jsonl`)."]
+    if not any(s["recipe"] == "before" for s in summaries):
+        lines.append("The old recipe (one learning rate, random head, centre crop) has no run here; its 4-fold "
+                     "numbers on the same folds (seed 0) are the 154 px row of \"Input resolution\" below.")
+    lines += ["", f"![reliability of the out-of-fold scores]({plot})", "", epoch_table(runs)]
+    return "\n".join(lines)
+
+
+def epoch_table(runs: list[dict]) -> str:
+    """Held-out accuracy after every epoch of every run, and the largest gradient norm it logged (before clipping)."""
+    lines = ["Held-out accuracy after each epoch (a drop to about 50% is chance):", "",
+             "| run | accuracy by epoch | largest gradient norm |", "|---|---|---:|"]
+    for run in sorted(runs, key=lambda r: (r["recipe"], r["seed"], r["fold"])):
+        epochs = " → ".join(f"{e['accuracy']:.0%}" for e in run["epochs"])
+        norm = max((e["max_grad_norm"] or 0) for e in run["epochs"]) if run["epochs"] else 0
+        lines.append(f"| {run['run']} | {epochs} | {norm:.0f} |")
     return "\n".join(lines)
 
 
@@ -396,7 +413,7 @@ def report(args: argparse.Namespace) -> int:
     plot = Path("docs/reliability_oof.png")
     reliability_plot(summaries, plot)
     photos_total = len(np.load(ARTIFACTS / f"{runs[0]['run']}.npz")["rooms_label"])
-    body = render_report(summaries, args.folds, photos_total, plot.as_posix())
+    body = render_report(summaries, runs, args.folds, photos_total, plot.as_posix())
     chosen = next((s for s in summaries if s["recipe"] == "after"), None)
     if chosen:
         probabilities = softmax(chosen["oof_logits"], chosen["temperature"])
