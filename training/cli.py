@@ -15,13 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import shutil
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cleanmessy.errors import CleanMessyError
+from cleanmessy.model_files import ONNX_DIR, is_hub_id
 
 DEFAULT_OUTPUT = Path("models/clean-or-messy")
 
@@ -61,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "base, 16 for ViT): fewer tokens, faster serving, maybe less accurate. Default: "
                              "154 for the packaged base (cross-validated: as accurate as 224), else the base "
                              "image processor's crop (224)")
+    parser.add_argument("--streaming", action="store_true",
+                        help="stream the train split of a Hub dataset instead of downloading it (for data larger "
+                             "than memory or disk); each process of a multi-process run reads its own shards")
+    parser.add_argument("--steps", type=positive(int), default=None,
+                        help="optimiser steps with --streaming (default: epochs × the dataset's recorded size / "
+                             "(batch size × processes))")
     parser.add_argument("--calibration-folds", metavar="K", type=int, default=0,
                         help="fit the temperature on this data's own K-fold out-of-fold logits (K more fine-tunes); "
                              "0 uses the temperature bench.recipe_cv measured for this recipe on the shared rooms")
@@ -87,7 +95,7 @@ def save_model(model, processor, output: Path) -> None:
     weights, and servers would prefer it to the new ones.
     """
     output.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(output / "onnx", ignore_errors=True)
+    shutil.rmtree(output / ONNX_DIR, ignore_errors=True)
     model.save_pretrained(output)
     processor.save_pretrained(output)
     shutil.rmtree(output / "checkpoints", ignore_errors=True)
@@ -102,72 +110,143 @@ def check_base_resolution(base: str, resolution: int) -> None:
     check_resolution(AutoConfig.from_pretrained(base), resolution)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Train, evaluate, write the card, export and push; print where everything is."""
-    from training.calibration import fold_temperature, kfold_calibration, recipe_calibration
-    from training.card import render_card
-    from training.data import load_training_data
-    from training.evaluate import evaluate_model, summary
-    from training.finetune import Hyperparameters, finetune
-    from training.packaged_base import card_base, default_resolution, resolve_base
-    from training.resolution import describe as describe_resolution
+@dataclass
+class Trained:
+    """A fine-tuned model saved in ``output``, with what its card needs."""
 
+    model: object
+    processor: object
+    metrics: dict
+    seconds: float
+    resolution: str
+    calibration: object  # training.calibration.Calibration: the temperature folded in, and where it came from
+
+
+def plan(args: argparse.Namespace):
+    """``(base id or dir, its description, hyperparameters)``, every check done before any data is read."""
+    from training.finetune import Hyperparameters
+    from training.packaged_base import default_resolution, resolve_base
+
+    if args.steps and not args.streaming:
+        raise CleanMessyError("--steps goes with --streaming; without it, training runs for --epochs")
     if args.calibration_folds == 1 or args.calibration_folds < 0:
         raise CleanMessyError(f"--calibration-folds must be 0 or at least 2, got {args.calibration_folds}")
+    if args.calibration_folds and args.streaming:
+        raise CleanMessyError("--calibration-folds needs the whole train split: it cannot go with --streaming")
     if not 0 < args.validation_fraction < 1:
         raise CleanMessyError(f"--validation-fraction must be between 0 and 1, got {args.validation_fraction}")
     base, base_description = resolve_base(args.base)
     print(f"==> base model: {base_description}", flush=True)
-    wanted_resolution = args.resolution or default_resolution(args.base)
-    if wanted_resolution is not None:
-        check_base_resolution(base, wanted_resolution)
-    splits = load_training_data(args.data, args.validation_fraction, args.seed)
-    print(f"==> data: {args.data}: {len(splits['train'])} train, {len(splits['validation'])} validation images",
-          flush=True)
+    resolution = args.resolution or default_resolution(args.base)
+    if resolution is not None:
+        check_base_resolution(base, resolution)
     params = Hyperparameters(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed,
-                             resolution=wanted_resolution)
+                             resolution=resolution)
+    return base, base_description, params
+
+
+def load_data(args: argparse.Namespace):
+    """``(train and validation splits of --data, train size)``; with ``--streaming`` the train split is a stream."""
+    from training.data import example_count, load_streaming_data, load_training_data
+
+    if args.streaming:
+        splits = load_streaming_data(args.data)
+    else:
+        splits = load_training_data(args.data, args.validation_fraction, args.seed)
+    train_size = example_count(splits["train"], args.data)
+    streamed = " (streamed)" if args.streaming else ""
+    print(f"==> data: {args.data}: {train_size} train{streamed}, {len(splits['validation'])} validation images",
+          flush=True)
+    return splits, train_size
+
+
+def streaming_steps(args: argparse.Namespace, train_size: int) -> int:
+    """Optimiser steps of a streamed run: ``--steps``, else epochs × photos ÷ (batch size × processes)."""
+    from training.distributed import world_size
+
+    return args.steps or max(1, math.ceil(train_size * args.epochs / (args.batch_size * world_size())))
+
+
+def train(splits, base: str, output: Path, params, calibration_folds: int = 0) -> Trained | None:
+    """Fine-tune, fold the temperature in, save into ``output`` and evaluate on the validation split (``output/eval/``).
+
+    The temperature is fitted on ``calibration_folds``-fold out-of-fold logits of the train split
+    (that many more fine-tunes), or, with 0, is the one ``bench.recipe_cv`` measured for the recipe.
+    In a multi-process run (torchrun) every process trains, and only the main one saves and
+    evaluates; the others get ``None``.
+    """
+    from training.calibration import fold_temperature, kfold_calibration, recipe_calibration
+    from training.distributed import is_main_process
+    from training.evaluate import evaluate_model, summary
+    from training.finetune import finetune
+    from training.resolution import describe as describe_resolution
+
     started = time.perf_counter()
-    model, processor, history = finetune(splits, base, args.output, params)
-    calibration = (kfold_calibration(splits["train"], base, args.output / "checkpoints", params, args.calibration_folds)
-                   if args.calibration_folds else recipe_calibration())
+    model, processor, history = finetune(splits, base, output, params)
+    if not is_main_process():
+        return None
+    calibration = (kfold_calibration(splits["train"], base, output / "checkpoints", params, calibration_folds)
+                   if calibration_folds else recipe_calibration())
     fold_temperature(model, calibration.temperature)
-    train_seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - started
     print(f"==> temperature {calibration.temperature:.3f} folded into the classifier ({calibration.source})",
           flush=True)
     resolution = describe_resolution(processor, model.config)
     print(f"==> input resolution: {resolution}", flush=True)
-    save_model(model, processor, args.output)
-    metrics = evaluate_model(args.output, splits["validation"], history)
-    print(f"==> {summary(metrics)} (trained in {train_seconds:.0f} s)", flush=True)
+    save_model(model, processor, output)
+    metrics = evaluate_model(output, splits["validation"], history)
+    print(f"==> {summary(metrics)} (trained in {seconds:.0f} s)", flush=True)
+    return Trained(model, processor, metrics, seconds, resolution, calibration)
 
-    onnx_note = None
-    if args.export_onnx:
-        from training.export import export_model, load_parity_set
 
-        report = export_model(args.output, *load_parity_set(splits["validation"]))
-        (args.output / "eval" / "export.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-        onnx_note = report.card_note()
-        print(f"==> ONNX: {report.summary()}", flush=True)
+def export_onnx(output: Path, validation) -> str:
+    """Export and parity-check the ONNX models (``output/eval/export.json``); return the card's note."""
+    from training.export import export_model, load_parity_set
+
+    report = export_model(output, *load_parity_set(validation))
+    (output / "eval" / "export.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    print(f"==> ONNX: {report.summary()}", flush=True)
+    return report.card_note()
+
+
+def write_card(args: argparse.Namespace, trained: Trained, base: str, base_description: str, params,
+               train_size: int, onnx_note: str | None) -> Path:
+    """The model card ``output/README.md``, every number from the evaluation."""
+    from training.card import render_card
+    from training.packaged_base import card_base
 
     dataset_id, dataset_name = dataset_identity(args.data)
     card_id, card_name, card_url = card_base(args.base)
-    card = render_card(
+    return render_card(
         output_dir=args.output,
         repo_id=args.push_to_hub or args.output.name,
         base_model=card_id,
         base_name=card_name,
         base_url=card_url,
-        architecture=type(model).__name__,
+        architecture=type(trained.model).__name__,
         dataset_id=dataset_id,
         dataset_name=dataset_name,
-        metrics=metrics,
-        train_size=len(splits["train"]),
-        hyperparameters={**asdict(params), "resolution": resolution, "base": card_name,
-                         "temperature": round(calibration.temperature, 3)},
-        train_seconds=train_seconds,
+        metrics=trained.metrics,
+        train_size=train_size,
+        hyperparameters={**asdict(params), "resolution": trained.resolution, "base": card_name,
+                         "temperature": round(trained.calibration.temperature, 3)},
+        train_seconds=trained.seconds,
         onnx_note=onnx_note,
-        calibration=calibration,
+        calibration=trained.calibration,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, evaluate, write the card, export and push; print where everything is."""
+    base, base_description, params = plan(args)
+    splits, train_size = load_data(args)
+    if args.streaming:
+        params.max_steps = streaming_steps(args, train_size)
+    trained = train(splits, base, args.output, params, args.calibration_folds)
+    if trained is None:  # not the main process of a multi-process run: rank 0 publishes
+        return 0
+    onnx_note = export_onnx(args.output, splits["validation"]) if args.export_onnx else None
+    card = write_card(args, trained, base, base_description, params, train_size, onnx_note)
     print(f"==> model: {args.output.resolve()}")
     print(f"==> card:  {card.resolve()}")
     print(f"==> plots: {(args.output / 'eval').resolve()}/*.png")
@@ -191,3 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: nothing was pushed; the output directory may hold a partial model", file=sys.stderr)
         return 130
+    finally:
+        from training.distributed import wait_for_everyone
+
+        wait_for_everyone()  # the other processes of a torchrun wait here until rank 0 has published

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from datasets import Dataset, DatasetDict
+from datasets import Dataset, DatasetDict, IterableDataset
 from transformers import (
     AutoImageProcessor,
     AutoModelForImageClassification,
@@ -41,6 +41,9 @@ from training.resolution import at_resolution, input_size, processor_at
 
 logger = logging.getLogger(__name__)
 
+LINEAR_PROBE_SAMPLE = 1024
+"""Photos of a streamed train split the linear probe reads (a map-style split is read whole)."""
+
 
 @dataclass
 class Hyperparameters:
@@ -56,6 +59,7 @@ class Hyperparameters:
     layer_decay: float = 0.75  # learning-rate factor per block going down; 1.0: one rate for every weight
     linear_probe: bool = True  # fit the head on frozen features before fine-tuning (LP-FT)
     whole_frame: bool = True  # resize the whole photo to a square; False: the old resize + centre crop
+    max_steps: int | None = None  # optimiser steps for a streamed train split, which has no length
 
 
 def load_base(base: str, resolution: int | None = None, whole_frame: bool = True):
@@ -135,11 +139,13 @@ def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, num_labels: i
     return weight.detach(), bias.detach()
 
 
-def linear_probe(model: torch.nn.Module, preprocess: Preprocessor, split: Dataset) -> None:
+def linear_probe(model: torch.nn.Module, preprocess: Preprocessor, split: Dataset | IterableDataset) -> None:
     """Fit ``model.classifier`` in place on the frozen model's features of ``split`` (no augmentation)."""
-    pixels = torch.from_numpy(preprocess([load_image(encoded(image)) for image in split["image"]]))
+    examples = list(split)
+    pixels = torch.from_numpy(preprocess([load_image(encoded(example["image"])) for example in examples]))
     features = head_inputs(model, pixels)
-    weight, bias = fit_linear_probe(features, torch.tensor(split["label"]), model.config.num_labels)
+    labels = torch.tensor([example["label"] for example in examples])
+    weight, bias = fit_linear_probe(features, labels, model.config.num_labels)
     with torch.no_grad():
         model.classifier.weight.copy_(weight)
         model.classifier.bias.copy_(bias)
@@ -184,14 +190,25 @@ def finetune(
     set_seed(params.seed)
     model, processor = load_base(base, params.resolution, params.whole_frame)
     preprocess = Preprocessor(processor)
-    if params.linear_probe:
-        linear_probe(model, preprocess, splits["train"])
-    train = splits["train"].with_transform(make_transform(preprocess, train=True, aspect=params.whole_frame))
+    streaming = isinstance(splits["train"], IterableDataset)
+    if params.linear_probe:  # a streamed split is probed on its first LINEAR_PROBE_SAMPLE photos
+        linear_probe(model, preprocess, splits["train"].take(LINEAR_PROBE_SAMPLE) if streaming else splits["train"])
+    transform = make_transform(preprocess, train=True, aspect=params.whole_frame)
+    if streaming:  # decoded and augmented on the fly, batch by batch, as the stream arrives
+        if not params.max_steps:
+            raise ValueError("a streamed train split needs Hyperparameters.max_steps")
+        train = splits["train"].map(transform, batched=True, batch_size=params.batch_size,
+                                    remove_columns=["image", "label"])
+        steps_per_epoch = max(1, int(params.max_steps // params.epochs))
+    else:
+        train = splits["train"].with_transform(transform)
+        steps_per_epoch = max(1, -(-len(train) // params.batch_size))
     validation = splits["validation"].with_transform(make_transform(preprocess, train=False))
-    steps_per_epoch = max(1, -(-len(train) // params.batch_size))
     arguments = TrainingArguments(
         output_dir=str(output_dir / "checkpoints"),
         num_train_epochs=params.epochs,
+        max_steps=params.max_steps if streaming else -1,
+        accelerator_config={"dispatch_batches": False},  # each process streams its own shards
         learning_rate=params.learning_rate,
         per_device_train_batch_size=params.batch_size,
         per_device_eval_batch_size=params.batch_size * 2,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -26,7 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cleanmessy import settings
 from cleanmessy.labels import ID2LABEL, LABEL2ID
+from cleanmessy.model_files import is_hub_id
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ def verify_against_onnx(model_dir: Path, onnx_path: Path | None = None) -> float
 
 def cache_root() -> Path:
     """``$CLEANMESSY_CACHE``, or ``~/.cache/clean-or-messy``."""
-    return Path(os.environ.get("CLEANMESSY_CACHE") or Path.home() / ".cache" / "clean-or-messy").expanduser()
+    return settings.cache_dir()
 
 
 def packaged_base_dir(cache_dir: Path | None = None) -> Path:
@@ -186,8 +187,7 @@ def packaged_base_dir(cache_dir: Path | None = None) -> Path:
 
 def default_base() -> str:
     """The packaged base when ``HF_HUB_OFFLINE`` is truthy, else ``google/vit-base-patch16-224-in21k``."""
-    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-    return PACKAGED_BASE if offline else HUB_BASE
+    return PACKAGED_BASE if settings.hub_offline() else HUB_BASE
 
 
 def default_resolution(base: str | None) -> int | None:
@@ -216,7 +216,7 @@ def card_base(base: str | None) -> tuple[str | None, str, str]:
     base = base or default_base()
     if base == PACKAGED_BASE:
         return PACKAGED_HUB_ID, PACKAGED_NAME, PACKAGED_URL
-    if Path(base).expanduser().is_dir() or base.startswith(("/", ".", "~")) or base.count("/") != 1:
+    if not is_hub_id(base) or base.startswith("~"):
         return None, f"a local model ({Path(base).name})", "#training"
     return base, base, f"https://huggingface.co/{base}"
 
