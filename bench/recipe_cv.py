@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -366,7 +367,9 @@ def render_report(summaries: list[dict], runs: list[dict], folds: int, photos_to
         )
     finished = ", ".join(f"{s['recipe']} {s['runs']}" for s in summaries)
     lines += ["", f"Planned: 5 seeds × {folds} folds per recipe. Finished: {finished} (runs recorded in "
-              "`artifacts/recipe_cv/runs.jsonl`)."]
+              "`artifacts/recipe_cv/runs.jsonl`; `run` resumes where it stopped). Load average when this was "
+              f"written: {os.getloadavg()[1]:.0f} on {os.cpu_count()} cores, so the training times are not this "
+              "recipe's cost on an idle machine."]
     if not any(s["recipe"] == "before" for s in summaries):
         lines.append("The old recipe (one learning rate, random head, centre crop) has no run here; its 4-fold "
                      "numbers on the same folds (seed 0) are the 154 px row of \"Input resolution\" below.")
