@@ -296,7 +296,8 @@ def summarise(recipe: str, runs: list[dict], folds: int) -> dict:
                                           for r in runs),
         "max_grad_norm": max((e["max_grad_norm"] or 0) for r in runs for e in r["epochs"]),
         "wide": {kind: [r["wide"][kind] for r in runs] for kind in ("mirror", "pair")},
-        "train_seconds": statistics.mean([r["train_seconds"] for r in runs if r["train_seconds"]] or [0]),
+        "train_seconds": statistics.mean(seconds) if (seconds := [r["train_seconds"] for r in runs
+                                                                   if r["train_seconds"]]) else None,
     }
     if pooled:  # seeds: the complete ones, or one partial seed
         logits = np.concatenate([p[0] for p in pooled])
@@ -363,7 +364,7 @@ def render_report(summaries: list[dict], runs: list[dict], folds: int, photos_to
             f"| {spread(s['seed_ece_raw'], False)} | {spread(s['seed_ece_calibrated'], False)} "
             f"| {s['temperature']:.2f} | {s['worst_epoch_after_first']:.0%} | {s['runs_at_chance_after_first']} "
             f"| {s['max_grad_norm']:.0f} | {spread(s['wide']['mirror'])} | {spread(s['wide']['pair'])} "
-            f"| {s['train_seconds']:.0f} |"
+            f"| {'n/a (scored a saved model)' if s['train_seconds'] is None else round(s['train_seconds'])} |"
         )
     finished = ", ".join(f"{s['recipe']} {s['runs']}" for s in summaries)
     lines += ["", f"Planned: 5 seeds × {folds} folds per recipe. Finished: {finished} (runs recorded in "
