@@ -21,6 +21,7 @@ from cleanmessy import settings
 from cleanmessy.backends import Backend, EagerBackend, select_onnx_backend
 from cleanmessy.images import ImageSource, load_image
 from cleanmessy.model_files import load_model, read_image_processor, read_labels
+from cleanmessy.model_source import ServedModel, resolve_model
 from cleanmessy.preprocess import Preprocessor
 from cleanmessy.verdict import Verdict
 
@@ -45,6 +46,7 @@ class Predictor:
         labels: Sequence[str] | None = None,
         model_loader: Callable[[], object] | None = None,
         unsure_below: float | None = None,
+        served: ServedModel | None = None,
     ) -> None:
         if model is None and model_loader is None:
             raise ValueError("Predictor needs a model or a model_loader")
@@ -55,6 +57,7 @@ class Predictor:
         self._model_lock = threading.Lock()
         self.preprocess = Preprocessor(image_processor)
         self.source = source
+        self.served = served or ServedModel(source, source)
         self.labels = list(labels) if labels is not None else [
             model.config.id2label[i] for i in range(model.config.num_labels)
         ]
@@ -80,8 +83,12 @@ class Predictor:
         unsure_below: float | None = None,
         backend: str | None = None,
         preload_model: bool = False,
+        revision: str | None = None,
     ) -> "Predictor":
         """Load from a Hub repo id or a local directory (default: ``$MODEL_ID``).
+
+        ``revision`` pins a Hub model to a tag, branch or commit (the apps pass ``$MODEL_REVISION``);
+        :attr:`served` says which commit is served (see :mod:`cleanmessy.model_source`).
 
         ``backend`` (default ``$PREDICTOR_BACKEND``, else ``"auto"``) picks the inference engine:
         ``"auto"`` runs ``onnx/model_quantized.onnx`` (int8, onnxruntime) when the model has one and
@@ -90,18 +97,19 @@ class Predictor:
         backend neither torch nor transformers is imported until ``.model`` is first used
         (explanations need its gradients), unless ``preload_model`` loads it now.
         """
-        source = str(model_id or settings.model_id())
         token = token or settings.hf_token()
+        served = resolve_model(str(model_id or settings.model_id()), revision, token)
+        source = served.path
         labels = read_labels(source, token)
         processor = read_image_processor(source, token)
         chosen = select_onnx_backend(source, backend or settings.predictor_backend(),
                                      threads=threads or settings.ort_threads(), token=token)
         loader = functools.partial(load_model, source, token, threads or settings.threads())
         predictor = cls(None, processor, source=source, backend=chosen, labels=labels,
-                        model_loader=loader, unsure_below=unsure_below)
+                        model_loader=loader, unsure_below=unsure_below, served=served)
         if preload_model:
             predictor.model  # noqa: B018  (the property loads and keeps it)
-        logger.info("loaded model %s (backend %s)", source, predictor.backend.name)
+        logger.info("loaded model %s (backend %s)", served.describe(), predictor.backend.name)
         return predictor
 
     def verdict_from_probabilities(self, probabilities: np.ndarray) -> Verdict:

@@ -32,7 +32,7 @@ def cross_validation(calibration) -> dict | None:
 
 def build_card_data(
     *, model_name: str, base_model: str | None, dataset_id: str | None, dataset_name: str, metrics: dict,
-    cv: dict | None = None,
+    cv: dict | None = None, hub_datasets: list[str] | None = None,
 ) -> ModelCardData:
     """YAML metadata: pipeline tag, base model, datasets, license and a model-index with the metrics."""
     dataset_type = dataset_id or "imagefolder"
@@ -61,7 +61,7 @@ def build_card_data(
     return ModelCardData(
         model_name=model_name,
         base_model=base_model,
-        datasets=[dataset_id] if dataset_id else None,
+        datasets=hub_datasets or ([dataset_id] if dataset_id else None),
         license=LICENSE,
         library_name="transformers",
         pipeline_tag="image-classification",
@@ -86,6 +86,8 @@ def render_card(
     train_seconds: float,
     onnx_note: str | None = None,
     calibration=None,
+    sources_table: str | None = None,
+    hub_datasets: list[str] | None = None,
 ) -> Path:
     """Write ``output_dir/README.md`` from the template and return its path.
 
@@ -98,7 +100,7 @@ def render_card(
     card = ModelCard.from_template(
         build_card_data(
             model_name=model_name, base_model=base_model, dataset_id=dataset_id,
-            dataset_name=dataset_name, metrics=metrics, cv=cross_validation(calibration),
+            dataset_name=dataset_name, metrics=metrics, cv=cross_validation(calibration), hub_datasets=hub_datasets,
         ),
         template_path=str(TEMPLATE),
         model_name=model_name,
@@ -119,6 +121,7 @@ def render_card(
         onnx=onnx_note,
         calibration=calibration,
         cv=cross_validation(calibration),
+        sources_table=sources_table,
     )
     path = output_dir / "README.md"
     card.save(path)
