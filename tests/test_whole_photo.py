@@ -46,18 +46,18 @@ def training_scene(index: int) -> tuple[Image.Image, int]:
 
 @pytest.fixture(scope="module")
 def whole_frame_spotter() -> Predictor:
-    """A tiny Dinov2 with the processor training saves (whole photo to 32 × 32), taught to spot clutter (~2 s)."""
+    """A tiny Dinov2 with the processor training saves (whole photo to 32 × 32), taught to spot clutter (~5 s)."""
     from transformers import Dinov2ForImageClassification
 
     torch.manual_seed(0)
     model = Dinov2ForImageClassification(tiny_config())
     predictor = Predictor(model, processor_at(tiny_image_processor(), 32), source="test", unsure_below=0.65)
-    scenes = [training_scene(i) for i in range(144)]
+    scenes = [training_scene(i) for i in range(192)]
     pixels = torch.from_numpy(predictor.preprocess([image for image, _ in scenes]))
     labels = torch.tensor([label for _, label in scenes])
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     model.train()
-    for _ in range(60):
+    for _ in range(100):
         loss = torch.nn.functional.cross_entropy(model(pixel_values=pixels).logits, labels)
         optimizer.zero_grad()
         loss.backward()
