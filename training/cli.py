@@ -236,8 +236,10 @@ def write_card(args: argparse.Namespace, trained: Trained, base: str, base_descr
     """The model card ``output/README.md``, every number from the evaluation; ``sources``: the merged data."""
     from training.card import render_card
     from training.packaged_base import card_base
+    from training.sources import public_name
 
-    dataset_id, dataset_name = dataset_identity(args.data[0]) if len(args.data) == 1 else (None, " + ".join(args.data))
+    dataset_id, dataset_name = dataset_identity(args.data[0]) if len(args.data) == 1 else \
+        (None, " + ".join(public_name(data) for data in args.data))
     card_id, card_name, card_url = card_base(args.base)
     return render_card(
         output_dir=args.output,

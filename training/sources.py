@@ -101,14 +101,14 @@ class MergedData:
 
     def card_table(self) -> str:
         """A markdown table of the sources for the model card."""
-        rows = [f"| `{_public_name(s.spec)}` | {s.kind} | {s.train} | {s.validation} | {s.kept} | {s.leaks} "
+        rows = [f"| `{public_name(s.spec)}` | {s.kind} | {s.train} | {s.validation} | {s.kept} | {s.leaks} "
                 f"| {s.duplicates} |" for s in self.sources]
         return ("| source | kind | train photos read | validation photos | train photos kept | "
                 "dropped: near-duplicate of validation | dropped: duplicate |\n|---|---|---|---|---|---|---|\n"
                 + "\n".join(rows))
 
 
-def _public_name(spec: str) -> str:
+def public_name(spec: str) -> str:
     """A source as the card may show it: a Hub id as is, a local folder by its name only (never a path)."""
     return spec if is_hub_id(spec) else Path(spec).name or spec
 
