@@ -27,6 +27,7 @@ from pathlib import Path
 from bench.report import write_section
 from cleanmessy import settings
 from cleanmessy.labels import LABELS
+from training.metrics import wilson_interval as wilson
 
 
 def photos(data: Path) -> dict[str, list[Path]]:
@@ -53,14 +54,6 @@ def train_and_score(data: Path, resolution: int, epochs: float, seed: int, outpu
     if result.returncode:
         raise SystemExit(f"training failed at {resolution} px:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
     return json.loads((output / "eval" / "metrics.json").read_text()), time.perf_counter() - started
-
-
-def wilson(correct: int, total: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval for a proportion."""
-    p = correct / total
-    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return centre - half, centre + half
 
 
 def render(results: dict[int, list[tuple[dict, float]]], folds: int, total: int, epochs: float) -> str:

@@ -68,8 +68,9 @@ class Explanation:
 
     ``heatmap`` is float32 in [0, 1] with the photo's shape (height, width); 1 marks
     the regions that push hardest toward "messy" (the top 5% of those that push at
-    all), 0 marks no push (or a region the model does not see, such as the margins
-    a centre crop cuts off).
+    all), 0 marks no push. Models trained here see the whole photo (resized to a
+    square), so the map covers all of it; for an older model whose processor
+    centre-crops, the margins it cuts off stay 0.
     ``overlay`` is the heatmap blended over the photo, at the photo's size.
     ``method`` is the description from :data:`METHODS`.
     """
@@ -174,7 +175,11 @@ def view_box(image_processor, size: tuple[int, int]) -> tuple[float, float, floa
 
 
 def _to_photo(grid: np.ndarray, size: tuple[int, int], image_processor) -> np.ndarray:
-    """Upsample the patch grid bilinearly onto the region of the photo the model saw; zero elsewhere."""
+    """Upsample the patch grid bilinearly onto the region of the photo the model saw; zero elsewhere.
+
+    With a whole-photo processor (fixed ``height``/``width``, no crop) that region is the whole
+    photo: the square patch grid is stretched back to the photo's aspect ratio, undoing the squash.
+    """
     width, height = size
     left, top, right, bottom = (round(v) for v in view_box(image_processor, size))
     box_w, box_h = max(1, right - left), max(1, bottom - top)

@@ -127,7 +127,7 @@ def test_corrections_become_a_candidate_that_is_promoted_only_when_not_worse(hub
            "validation photos, 0 near-duplicate(s) of other training photos" in printed
     good_card = (good / "README.md").read_text()
     assert f"| `{FEEDBACK_REPO}` | feedback dataset | 7 | 0 | 6 | 1 | 0 |" in good_card
-    assert f"| `{base}` | image folder | 12 | 12 | 12 | 0 | 0 |" in good_card
+    assert f"| `{base.name}` | image folder | 12 | 12 | 12 | 0 | 0 |" in good_card and str(base) not in good_card
 
     # 4. a model trained on flipped labels is refused, and nothing is pushed or tagged
     worse = train(tmp_path, "worse", tiny_model_dir, flipped(base, tmp_path / "flipped"))

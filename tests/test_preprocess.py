@@ -29,13 +29,21 @@ def _vit_processor():
     return ViTImageProcessorPil(size={"height": 224, "width": 224})
 
 
+def _whole_photo_processor():
+    """What training saves for the packaged base: the whole photo resized to 154 × 154, bicubic, no crop."""
+    from training.resolution import processor_at
+
+    return processor_at(_dinov2_processor(), 154)
+
+
 def _jpeg(image: Image.Image, **options) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=90, **options)
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("make_processor", [_dinov2_processor, _vit_processor, tiny_image_processor])
+@pytest.mark.parametrize("make_processor", [_dinov2_processor, _vit_processor, tiny_image_processor,
+                                            _whole_photo_processor])
 @pytest.mark.parametrize("size", [(299, 299), (640, 480), (333, 500), (257, 1000), (1000, 257)])
 def test_fast_path_equals_the_image_processor(make_processor, size: tuple[int, int]) -> None:
     processor = make_processor()

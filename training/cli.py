@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cleanmessy.errors import CleanMessyError
-from cleanmessy.model_files import ONNX_DIR, is_hub_id
+from cleanmessy.model_files import ONNX_DIR
 
 DEFAULT_OUTPUT = Path("models/clean-or-messy")
 
@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=positive(int), default=None,
                         help="optimiser steps with --streaming (default: epochs × the dataset's recorded size / "
                              "(batch size × processes))")
+    parser.add_argument("--calibration-folds", metavar="K", type=int, default=0,
+                        help="fit the temperature on this data's own K-fold out-of-fold logits (K more fine-tunes); "
+                             "0 uses the temperature bench.recipe_cv measured for this recipe on the shared rooms")
     parser.add_argument("--validation-fraction", type=float, default=0.2,
                         help="share held out for validation when the data has no validation split")
     parser.add_argument("--export-onnx", action=argparse.BooleanOptionalAction, default=True,
@@ -133,6 +136,7 @@ class Trained:
     metrics: dict
     seconds: float
     resolution: str
+    calibration: object  # training.calibration.Calibration: the temperature folded in, and where it came from
 
 
 def plan(args: argparse.Namespace):
@@ -142,6 +146,10 @@ def plan(args: argparse.Namespace):
 
     if args.steps and not args.streaming:
         raise CleanMessyError("--steps goes with --streaming; without it, training runs for --epochs")
+    if args.calibration_folds == 1 or args.calibration_folds < 0:
+        raise CleanMessyError(f"--calibration-folds must be 0 or at least 2, got {args.calibration_folds}")
+    if args.calibration_folds and args.streaming:
+        raise CleanMessyError("--calibration-folds needs the whole train split: it cannot go with --streaming")
     if not 0 < args.validation_fraction < 1:
         raise CleanMessyError(f"--validation-fraction must be between 0 and 1, got {args.validation_fraction}")
     base, base_description = resolve_base(args.base)
@@ -181,12 +189,15 @@ def streaming_steps(args: argparse.Namespace, train_size: int) -> int:
     return args.steps or max(1, math.ceil(train_size * args.epochs / (args.batch_size * world_size())))
 
 
-def train(splits, base: str, output: Path, params) -> Trained | None:
-    """Fine-tune, save into ``output`` and evaluate on the validation split (``output/eval/``).
+def train(splits, base: str, output: Path, params, calibration_folds: int = 0) -> Trained | None:
+    """Fine-tune, fold the temperature in, save into ``output`` and evaluate on the validation split (``output/eval/``).
 
+    The temperature is fitted on ``calibration_folds``-fold out-of-fold logits of the train split
+    (that many more fine-tunes), or, with 0, is the one ``bench.recipe_cv`` measured for the recipe.
     In a multi-process run (torchrun) every process trains, and only the main one saves and
     evaluates; the others get ``None``.
     """
+    from training.calibration import fold_temperature, kfold_calibration, recipe_calibration
     from training.distributed import is_main_process
     from training.evaluate import evaluate_model, summary
     from training.finetune import finetune
@@ -194,15 +205,20 @@ def train(splits, base: str, output: Path, params) -> Trained | None:
 
     started = time.perf_counter()
     model, processor, history = finetune(splits, base, output, params)
-    seconds = time.perf_counter() - started
     if not is_main_process():
         return None
+    calibration = (kfold_calibration(splits["train"], base, output / "checkpoints", params, calibration_folds)
+                   if calibration_folds else recipe_calibration())
+    fold_temperature(model, calibration.temperature)
+    seconds = time.perf_counter() - started
+    print(f"==> temperature {calibration.temperature:.3f} folded into the classifier ({calibration.source})",
+          flush=True)
     resolution = describe_resolution(processor, model.config)
     print(f"==> input resolution: {resolution}", flush=True)
     save_model(model, processor, output)
     metrics = evaluate_model(output, splits["validation"], history)
     print(f"==> {summary(metrics)} (trained in {seconds:.0f} s)", flush=True)
-    return Trained(model, processor, metrics, seconds, resolution)
+    return Trained(model, processor, metrics, seconds, resolution, calibration)
 
 
 def export_onnx(output: Path, validation) -> str:
@@ -219,20 +235,28 @@ def write_card(args: argparse.Namespace, trained: Trained, base: str, base_descr
                train_size: int, onnx_note: str | None, sources=None) -> Path:
     """The model card ``output/README.md``, every number from the evaluation; ``sources``: the merged data."""
     from training.card import render_card
+    from training.packaged_base import card_base
+    from training.sources import public_name
 
-    dataset_id, dataset_name = dataset_identity(args.data[0]) if len(args.data) == 1 else (None, " + ".join(args.data))
+    dataset_id, dataset_name = dataset_identity(args.data[0]) if len(args.data) == 1 else \
+        (None, " + ".join(public_name(data) for data in args.data))
+    card_id, card_name, card_url = card_base(args.base)
     return render_card(
         output_dir=args.output,
         repo_id=args.push_to_hub or args.output.name,
-        base_model=base if is_hub_id(base) else base_description,
+        base_model=card_id,
+        base_name=card_name,
+        base_url=card_url,
         architecture=type(trained.model).__name__,
         dataset_id=dataset_id,
         dataset_name=dataset_name,
         metrics=trained.metrics,
         train_size=train_size,
-        hyperparameters={**asdict(params), "resolution": trained.resolution, "base": base_description},
+        hyperparameters={**asdict(params), "resolution": trained.resolution, "base": card_name,
+                         "temperature": round(trained.calibration.temperature, 3)},
         train_seconds=trained.seconds,
         onnx_note=onnx_note,
+        calibration=trained.calibration,
         sources_table=sources.card_table() if sources else None,
         hub_datasets=[source.hub_id for source in sources.sources if source.hub_id] if sources else None,
     )
@@ -244,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
     splits, train_size, sources = load_data(args)
     if args.streaming:
         params.max_steps = streaming_steps(args, train_size)
-    trained = train(splits, base, args.output, params)
+    trained = train(splits, base, args.output, params, args.calibration_folds)
     if trained is None:  # not the main process of a multi-process run: rank 0 publishes
         return 0
     onnx_note = export_onnx(args.output, splits["validation"]) if args.export_onnx else None

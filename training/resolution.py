@@ -5,9 +5,13 @@ A ViT's cost grows with its token count, (side / patch size)² + 1: 257 tokens a
 
     model, processor = at_resolution(model, processor, 140)
 
-The image processor then crops PX × PX and resizes in the same proportion as before (the
-packaged base: shortest edge 256 → 160, crop 224 → 140), so training, evaluation, the ONNX
-export and every server read the new size from the saved ``preprocessor_config.json``.
+The image processor then resizes the **whole photo** to PX × PX (``size: {height, width}``,
+``do_center_crop: false``): nothing at the edges is cut off, and wide photos reach the model
+squashed (training's aspect jitter makes that familiar). Training, evaluation, the ONNX export,
+stock ``pipeline()``, transformers.js and every server read it from the saved
+``preprocessor_config.json``. ``whole_frame=False`` keeps the older centre crop (short side
+resized in the base's proportion, e.g. 256 → 176, then a PX crop), which cuts off the outer parts
+of a wide photo; ``bench.recipe_cv`` still measures it for comparison.
 Dinov2 resizes its position embeddings to the input on every call; ViT's table is sized by
 ``config.image_size``, so it is resized once here (bicubic, as ViT's own interpolation does)
 and saved that way, which stock ``pipeline()`` loads as-is.
@@ -61,16 +65,20 @@ def input_size(processor) -> tuple[int, int]:
     return shape.input_size
 
 
-def processor_at(processor, resolution: int):
-    """A copy of ``processor`` that makes ``resolution`` px squares, resizing in the same proportion as before.
+def processor_at(processor, resolution: int, whole_frame: bool = True):
+    """A copy of ``processor`` that makes ``resolution`` px squares.
 
-    With a centre crop, every ``size`` entry scales by ``resolution / crop height``
+    ``whole_frame``: resize the whole photo to ``resolution`` × ``resolution`` and never crop.
+    Otherwise, with a centre crop, every ``size`` entry scales by ``resolution / crop height``
     (``shortest_edge`` 256 with crop 224 → 160 with crop 140); without one, the fixed
     ``size`` becomes ``resolution`` × ``resolution``.
     """
     height, width = input_size(processor)
     if height != width:
         raise ResolutionError(f"--resolution makes square inputs; this image processor makes {height}×{width}")
+    if whole_frame:
+        return type(processor).from_dict(processor.to_dict(), size={"height": resolution, "width": resolution},
+                                          do_center_crop=False)
     changes = {"size": {key: round(resolution * value / height) for key, value in size_entries(processor.size).items()}}
     if getattr(processor, "do_center_crop", False):
         changes["crop_size"] = {"height": resolution, "width": resolution}
@@ -95,10 +103,13 @@ def resize_position_embeddings(model: torch.nn.Module, resolution: int) -> None:
     model.config.image_size = resolution
 
 
-def at_resolution(model: torch.nn.Module, processor, resolution: int):
-    """``(model, processor)`` ready to fine-tune at ``resolution`` × ``resolution`` px (the model is changed in place)."""
+def at_resolution(model: torch.nn.Module, processor, resolution: int, whole_frame: bool = True):
+    """``(model, processor)`` ready to fine-tune at ``resolution`` × ``resolution`` px (the model is changed in place).
+
+    ``whole_frame``: the processor resizes the whole photo instead of centre-cropping it (see :func:`processor_at`).
+    """
     check_resolution(model.config, resolution)
-    scaled = processor_at(processor, resolution)
+    scaled = processor_at(processor, resolution, whole_frame)
     if model.config.model_type in RESIZED:
         resize_position_embeddings(model, resolution)
     return model, scaled
@@ -110,7 +121,8 @@ def describe(processor, config) -> str:
         height, width = input_size(processor)
     except ResolutionError:
         return f"varies: resized to {size_entries(processor.size)}, not cropped"
+    framing = "centre crop" if getattr(processor, "do_center_crop", False) else "whole photo resized"
     if getattr(config, "patch_size", None) is None:
-        return f"{height} × {width} px"
+        return f"{height} × {width} px, {framing}"
     patch = patch_size(config)
-    return f"{height} × {width} px ({height // patch} × {width // patch} patches of {patch} px)"
+    return f"{height} × {width} px ({height // patch} × {width // patch} patches of {patch} px), {framing}"

@@ -38,6 +38,7 @@ from cleanmessy.feedback import is_feedback_folder
 from cleanmessy.imagefolder import IMAGE_SUFFIXES
 from cleanmessy.images import load_image
 from cleanmessy.labels import LABELS
+from cleanmessy.model_files import is_hub_id
 from cleanmessy.phash import NEAR_DUPLICATE_DISTANCE, HashIndex, phash
 from training.data import DataError, encoded, load_training_data
 
@@ -100,11 +101,16 @@ class MergedData:
 
     def card_table(self) -> str:
         """A markdown table of the sources for the model card."""
-        rows = [f"| `{s.spec}` | {s.kind} | {s.train} | {s.validation} | {s.kept} | {s.leaks} | {s.duplicates} |"
-                for s in self.sources]
+        rows = [f"| `{public_name(s.spec)}` | {s.kind} | {s.train} | {s.validation} | {s.kept} | {s.leaks} "
+                f"| {s.duplicates} |" for s in self.sources]
         return ("| source | kind | train photos read | validation photos | train photos kept | "
                 "dropped: near-duplicate of validation | dropped: duplicate |\n|---|---|---|---|---|---|---|\n"
                 + "\n".join(rows))
+
+
+def public_name(spec: str) -> str:
+    """A source as the card may show it: a Hub id as is, a local folder by its name only (never a path)."""
+    return spec if is_hub_id(spec) else Path(spec).name or spec
 
 
 def folder_examples(root: Path, spec: str) -> list[Example]:
