@@ -1,29 +1,44 @@
-"""Inference backends: each maps preprocessed pixels (N, 3, H, W) to class probabilities (N, 2).
+"""Inference backends: each maps preprocessed pixels (N, 3, H, W) to class probabilities (N, 2)
+and, when the model has a "not a room" gate, the gate's probabilities (N,), from one forward pass.
 
-``EagerBackend`` runs the transformers model in PyTorch; ``OnnxBackend`` runs an exported
-``onnx/model.onnx`` (fp32) or ``onnx/model_quantized.onnx`` (int8) in onnxruntime. Both take
-the same float32 array from :class:`cleanmessy.preprocess.Preprocessor`. Nothing here imports
-torch until an ``EagerBackend`` runs, so ONNX serving starts without it.
+``EagerBackend`` runs the transformers model in PyTorch (the gate reads the classifier's input
+through a hook); ``OnnxBackend`` runs an exported ``onnx/model.onnx`` (fp32) or
+``onnx/model_quantized.onnx`` (int8) in onnxruntime, whose graph has the gate as a second output.
+Both take the same float32 array from :class:`cleanmessy.preprocess.Preprocessor`. Nothing here
+imports torch until an ``EagerBackend`` runs, so ONNX serving starts without it.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Protocol
+from typing import Iterator, NamedTuple, Protocol
 
 import numpy as np
 
 from cleanmessy.errors import ModelLoadError
+from cleanmessy.gate import NotARoomGate
 from cleanmessy.model_files import model_file
 
 ONNX_INPUT = "pixel_values"
 ONNX_OUTPUT = "logits"
+ONNX_GATE_OUTPUT = "not_a_room"
+
+
+class Outputs(NamedTuple):
+    """One forward pass: class probabilities (N, 2) and ``P(not a room)`` (N,), ``None`` without a gate."""
+
+    probabilities: np.ndarray
+    not_a_room: np.ndarray | None
 
 
 class Backend(Protocol):
     """What the predictor needs from an inference engine."""
 
     name: str
+
+    def outputs(self, pixel_values: np.ndarray) -> Outputs:
+        """Class probabilities and, if the model has a gate, its probabilities."""
 
     def probabilities(self, pixel_values: np.ndarray) -> np.ndarray:
         """Class probabilities, shape (N, num_labels), rows summing to 1."""
@@ -36,24 +51,45 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exponentials / exponentials.sum(axis=-1, keepdims=True)
 
 
+@contextlib.contextmanager
+def classifier_inputs(model) -> Iterator[list]:
+    """Within the block, every tensor ``model.classifier`` receives is appended to the yielded list.
+
+    That input is the embedding the "not a room" gate reads (Dinov2: ``[CLS, mean patch]``; ViT: ``CLS``).
+    """
+    captured: list = []
+    hook = model.classifier.register_forward_pre_hook(lambda _module, args: captured.append(args[0]))
+    try:
+        yield captured
+    finally:
+        hook.remove()
+
+
 class EagerBackend:
-    """Plain PyTorch forward pass through the transformers model."""
+    """Plain PyTorch forward pass through the transformers model; ``gate`` reads what its classifier receives."""
 
     name = "eager"
 
-    def __init__(self, model) -> None:
+    def __init__(self, model, gate: NotARoomGate | None = None) -> None:
         self.model = model.eval()
+        self.gate = gate
 
-    def probabilities(self, pixel_values: np.ndarray) -> np.ndarray:
+    def outputs(self, pixel_values: np.ndarray) -> Outputs:
         import torch
 
-        with torch.inference_mode():
+        watch = classifier_inputs(self.model) if self.gate is not None else contextlib.nullcontext([])
+        with watch as captured, torch.inference_mode():
             logits = self.model(pixel_values=torch.from_numpy(pixel_values)).logits
-        return torch.softmax(logits.float(), dim=-1).numpy()
+        probabilities = torch.softmax(logits.float(), dim=-1).numpy()
+        not_a_room = self.gate.probability(captured[0].float().numpy()) if captured else None
+        return Outputs(probabilities, not_a_room)
+
+    def probabilities(self, pixel_values: np.ndarray) -> np.ndarray:
+        return self.outputs(pixel_values).probabilities
 
 
 class OnnxBackend:
-    """onnxruntime on the CPU, for an exported ``pixel_values -> logits`` model (fp32 or int8).
+    """onnxruntime on the CPU, for an exported ``pixel_values -> logits[, not_a_room]`` model (fp32 or int8).
 
     ``threads`` is onnxruntime's intra-op thread count (one request uses that many cores);
     inter-op parallelism stays at 1 because a ViT graph is a single chain of operators.
@@ -73,15 +109,20 @@ class OnnxBackend:
         self.name = name or f"onnx:{self.path.name}"
         shape = self.session.get_inputs()[0].shape
         self.input_size = tuple(shape[2:]) if all(isinstance(side, int) for side in shape[2:]) else None
+        self.has_gate = ONNX_GATE_OUTPUT in {output.name for output in self.session.get_outputs()}
+        self._wanted = [ONNX_OUTPUT, ONNX_GATE_OUTPUT] if self.has_gate else [ONNX_OUTPUT]
 
-    def probabilities(self, pixel_values: np.ndarray) -> np.ndarray:
+    def outputs(self, pixel_values: np.ndarray) -> Outputs:
         if self.input_size and tuple(pixel_values.shape[2:]) != self.input_size:
             raise ValueError(
                 f"{self.path.name} expects {self.input_size[0]}×{self.input_size[1]} pixels, "
                 f"got {pixel_values.shape[2]}×{pixel_values.shape[3]}: the image processor and the export disagree"
             )
-        (logits,) = self.session.run([ONNX_OUTPUT], {ONNX_INPUT: pixel_values})
-        return softmax(logits)
+        results = self.session.run(self._wanted, {ONNX_INPUT: pixel_values})
+        return Outputs(softmax(results[0]), results[1].astype(np.float32) if self.has_gate else None)
+
+    def probabilities(self, pixel_values: np.ndarray) -> np.ndarray:
+        return self.outputs(pixel_values).probabilities
 
 
 # ---------------------------------------------------------------- choosing a backend

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from cleanmessy.backends import classifier_inputs
 from cleanmessy.images import load_image
 from cleanmessy.labels import LABEL2ID
 from cleanmessy.verdict import Verdict
@@ -77,7 +78,7 @@ def explain(predictor, image: Image.Image) -> Explanation:
     image = load_image(image)
     model = predictor.model
     pixels = torch.from_numpy(predictor.preprocess([image]))
-    with torch.enable_grad():
+    with torch.enable_grad(), classifier_inputs(model) as embedding:
         outputs = model(pixel_values=pixels, output_hidden_states=True)
         tokens = outputs.hidden_states[-2]  # the input of the last transformer block
         logits = outputs.logits[0]
@@ -89,9 +90,17 @@ def explain(predictor, image: Image.Image) -> Explanation:
     return Explanation(
         heatmap=heatmap,
         overlay=overlay_heatmap(image, heatmap),
-        verdict=predictor.verdict_from_probabilities(probabilities),
+        verdict=predictor.verdict_from_probabilities(probabilities, not_a_room(predictor, embedding)),
         method=METHOD,
     )
+
+
+def not_a_room(predictor, captured: list) -> float | None:
+    """The gate's probability from the classifier input captured in the pass, or ``None`` without a gate."""
+    gate = getattr(predictor, "gate", None)
+    if gate is None or not captured:
+        return None
+    return float(gate.probability(captured[0].detach().float().numpy())[0])
 
 
 def _patch_grid(gradient: torch.Tensor, tokens: torch.Tensor, input_size: torch.Size, patch_size: int) -> np.ndarray:

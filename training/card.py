@@ -69,6 +69,7 @@ def render_card(
     hyperparameters: dict,
     train_seconds: float,
     onnx_note: str | None = None,
+    not_a_room_note: str | None = None,
 ) -> Path:
     """Write ``output_dir/README.md`` from the template and return its path."""
     model_name = repo_id.split("/")[-1]
@@ -94,6 +95,7 @@ def render_card(
         hardware=_hardware(),
         unsure_threshold=settings.unsure_threshold(),
         onnx=onnx_note,
+        not_a_room=not_a_room_note,
     )
     path = output_dir / "README.md"
     card.save(path)

@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "image processor's crop (224)")
     parser.add_argument("--validation-fraction", type=float, default=0.2,
                         help="share held out for validation when the data has no validation split")
+    parser.add_argument("--not-rooms", metavar="DIR", default=None,
+                        help="folder of photos that are not rooms, to train the 'not a room' gate with (generated "
+                             "pictures are always used, so the gate is built without it too)")
     parser.add_argument("--export-onnx", action=argparse.BooleanOptionalAction, default=True,
                         help="also write onnx/model.onnx and the int8 onnx/model_quantized.onnx")
     parser.add_argument("--push-to-hub", metavar="REPO", default=None, help="publish to this Hub model repo")
@@ -128,6 +131,10 @@ def run(args: argparse.Namespace) -> int:
     save_model(model, processor, args.output)
     metrics = evaluate_model(args.output, splits["validation"], history)
     print(f"==> {summary(metrics)} (trained in {train_seconds:.0f} s)", flush=True)
+    from training.gate import build_for_training
+
+    gate_report = build_for_training(model, processor, splits, args.not_rooms, args.output, args.seed)
+    print(f"==> {gate_report.summary()}", flush=True)
 
     onnx_note = None
     if args.export_onnx:
@@ -151,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
         hyperparameters={**asdict(params), "resolution": resolution, "base": base_description},
         train_seconds=train_seconds,
         onnx_note=onnx_note,
+        not_a_room_note=gate_report.card_note(),
     )
     print(f"==> model: {args.output.resolve()}")
     print(f"==> card:  {card.resolve()}")

@@ -5,12 +5,16 @@
 writes ``onnx/model.onnx`` (fp32) and ``onnx/model_quantized.onnx`` (int8) into the model
 directory: the layout and names transformers.js expects, so one Hub repo serves PyTorch,
 onnxruntime and browsers. The graph takes ``pixel_values`` (N, 3, H, W) and returns
-``logits`` (N, 2), with a dynamic batch axis. ``python -m training`` calls :func:`export_model`
+``logits`` (N, 2), with a dynamic batch axis; when the model directory has a "not a room"
+gate (``not_a_room.json``, see :mod:`cleanmessy.gate`) it also returns ``not_a_room`` (N,),
+the gate's probability, computed in the same pass (its few nodes stay fp32 in the int8 model). ``python -m training`` calls :func:`export_model`
 after training (``--no-export-onnx`` skips it).
 
 The parity check runs both ONNX models and the PyTorch model on the validation images: int8
 must agree with PyTorch on at least 95% of them and be no less accurate; fp32 must match
-PyTorch to 1e-3 in probability. Otherwise :class:`ParityError` is raised and no ONNX file is
+PyTorch to 1e-3 in probability. The gate's output is checked the same way: fp32 within 1e-3 of
+PyTorch, and the int8 model must flag the same photos on at least 95% of the parity images plus
+a few generated non-room pictures. Otherwise :class:`ParityError` is raised and no ONNX file is
 left in the model directory (a stale export would otherwise be served by ``backend="auto"``).
 """
 
@@ -32,8 +36,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cleanmessy.backends import ONNX_INPUT, ONNX_OUTPUT, EagerBackend, OnnxBackend
+from cleanmessy.backends import ONNX_GATE_OUTPUT, ONNX_INPUT, ONNX_OUTPUT, EagerBackend, OnnxBackend, classifier_inputs
 from cleanmessy.errors import CleanMessyError
+from cleanmessy.gate import NotARoomGate, load_gate
 from cleanmessy.preprocess import Preprocessor
 
 logger = logging.getLogger(__name__)
@@ -48,6 +53,7 @@ QUANTIZATION_MODES = ("dynamic", "static")
 DEFAULT_QUANTIZATION = "dynamic"
 PARITY_BATCH = 16
 CALIBRATION_IMAGES = 64
+GATE_PARITY_PICTURES = 16
 
 
 class ExportError(CleanMessyError, RuntimeError):
@@ -70,6 +76,9 @@ class Parity:
     eager_accuracy: float | None = None
     int8_accuracy: float | None = None
     fp32_accuracy: float | None = None
+    gate_fp32_max_diff: float | None = None
+    gate_int8_max_diff: float | None = None
+    gate_int8_agreement: float | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,9 @@ class ExportReport:
         )
         if p.labelled:
             text += f"; accuracy int8 {p.int8_accuracy:.1%}, PyTorch {p.eager_accuracy:.1%}"
+        if p.gate_int8_agreement is not None:
+            text += (f"; not_a_room: int8 flags the same pictures as PyTorch on {p.gate_int8_agreement:.0%}, max "
+                     f"difference {p.gate_int8_max_diff:.3f} (fp32 {p.gate_fp32_max_diff:.1e})")
         return text
 
     def card_note(self) -> str:
@@ -134,6 +146,23 @@ class _LogitsOnly(torch.nn.Module):
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.model(pixel_values=pixel_values).logits
+
+
+class _LogitsAndGate(torch.nn.Module):
+    """``pixel_values -> (logits, not_a_room)``: the gate reads the classifier's input in the same pass."""
+
+    def __init__(self, model: torch.nn.Module, gate: NotARoomGate) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("gate_weights", torch.tensor(list(gate.weights), dtype=torch.float32))
+        self.register_buffer("gate_bias", torch.tensor(float(gate.bias), dtype=torch.float32))
+
+    def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with classifier_inputs(self.model) as captured:
+            logits = self.model(pixel_values=pixel_values).logits
+        cls = captured[0][:, : self.gate_weights.shape[0]]
+        cls = cls / cls.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        return logits, torch.sigmoid(cls @ self.gate_weights + self.gate_bias)
 
 
 @contextlib.contextmanager
@@ -170,8 +199,10 @@ def export_fp32(
     input_size: tuple[int, int],
     opset: int = OPSET,
     bake_positions: bool = True,
+    gate: NotARoomGate | None = None,
 ) -> None:
-    """Write ``model`` as an fp32 ONNX graph ``pixel_values (N,3,H,W) -> logits (N,2)`` with a dynamic batch.
+    """Write ``model`` as an fp32 ONNX graph ``pixel_values (N,3,H,W) -> logits (N,2)`` with a dynamic batch,
+    plus ``not_a_room (N,)`` when ``gate`` is given.
 
     Uses the TorchScript exporter (``dynamo=False``): with torch 2.13 it exports Dinov2 with no
     extra package and matches PyTorch to ~1e-6. (The dynamo exporter needs ``onnxscript``.)
@@ -180,16 +211,18 @@ def export_fp32(
     """
     dummy = torch.zeros(1, 3, *input_size)
     baked = fixed_position_embeddings(model, input_size) if bake_positions else contextlib.nullcontext()
+    graph = _LogitsOnly(model.eval()) if gate is None else _LogitsAndGate(model.eval(), gate)
+    outputs = [ONNX_OUTPUT] if gate is None else [ONNX_OUTPUT, ONNX_GATE_OUTPUT]
     with warnings.catch_warnings(), baked:
         warnings.simplefilter("ignore")  # TracerWarnings about Python bools and the legacy-exporter notice
         torch.onnx.export(
-            _LogitsOnly(model.eval()),
+            graph,
             (dummy,),
             str(path),
             dynamo=False,
             input_names=[ONNX_INPUT],
-            output_names=[ONNX_OUTPUT],
-            dynamic_axes={ONNX_INPUT: {0: "batch_size"}, ONNX_OUTPUT: {0: "batch_size"}},
+            output_names=outputs,
+            dynamic_axes={name: {0: "batch_size"} for name in (ONNX_INPUT, *outputs)},
             opset_version=opset,
             do_constant_folding=True,
         )
@@ -206,6 +239,28 @@ class _Calibration:
         return None if row is None else {ONNX_INPUT: row[None]}
 
 
+def gate_only_nodes(path: Path) -> list[str]:
+    """Names of the nodes that only the ``not_a_room`` output needs (kept fp32 when quantizing)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    producer = {output: node for node in graph.node for output in node.output}
+
+    def ancestors(name: str) -> set[str]:
+        seen, stack = set(), [name]
+        while stack:
+            node = producer.get(stack.pop())
+            if node is not None and node.name not in seen:
+                seen.add(node.name)
+                stack.extend(node.input)
+        return seen
+
+    names = {output.name for output in graph.output}
+    if ONNX_GATE_OUTPUT not in names:
+        return []
+    return sorted(ancestors(ONNX_GATE_OUTPUT) - ancestors(ONNX_OUTPUT))
+
+
 def quantize(
     fp32_path: Path,
     int8_path: Path,
@@ -220,10 +275,11 @@ def quantize(
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
 
+    keep_fp32 = gate_only_nodes(fp32_path)
     if mode == "dynamic":
         quantize_dynamic(
             fp32_path, int8_path, weight_type=QuantType.QInt8, per_channel=True,
-            op_types_to_quantize=["MatMul", "Gemm"],
+            op_types_to_quantize=["MatMul", "Gemm"], nodes_to_exclude=keep_fp32,
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
         return "dynamic, per-channel int8 MatMul weights"
@@ -234,7 +290,7 @@ def quantize(
             fp32_path, int8_path, _Calibration(calibration), quant_format=QuantFormat.QDQ,
             op_types_to_quantize=["MatMul", "Gemm"], per_channel=True,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
+            calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=keep_fp32,
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
         return f"static QDQ, int8 MatMul weights and activations calibrated on {len(calibration)} images"
@@ -244,9 +300,11 @@ def quantize(
 # ---------------------------------------------------------------- parity
 
 
-def _in_batches(backend, pixel_values: np.ndarray) -> np.ndarray:
-    return np.concatenate([backend.probabilities(pixel_values[i:i + PARITY_BATCH])
-                           for i in range(0, len(pixel_values), PARITY_BATCH)])
+def _in_batches(backend, pixel_values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(probabilities, gate probabilities or ``None``) over ``pixel_values``, in parity-sized batches."""
+    outputs = [backend.outputs(pixel_values[i:i + PARITY_BATCH]) for i in range(0, len(pixel_values), PARITY_BATCH)]
+    gate = None if outputs[0].not_a_room is None else np.concatenate([o.not_a_room for o in outputs])
+    return np.concatenate([o.probabilities for o in outputs]), gate
 
 
 def compare(
@@ -256,12 +314,30 @@ def compare(
     pixel_values: np.ndarray,
     labels: Sequence[int] | None = None,
     threads: int | None = None,
+    gate: NotARoomGate | None = None,
+    gate_pixels: np.ndarray | None = None,
 ) -> Parity:
-    """Run PyTorch, fp32 ONNX and int8 ONNX on the same pixels and measure how they differ."""
+    """Run PyTorch, fp32 ONNX and int8 ONNX on the same pixels and measure how they differ.
+
+    With ``gate``, the ``not_a_room`` outputs are compared too, on ``pixel_values`` plus ``gate_pixels``.
+    """
     threads = threads or os.cpu_count() or 1
-    eager = _in_batches(EagerBackend(model), pixel_values)
-    fp32 = _in_batches(OnnxBackend(fp32_path, threads=threads), pixel_values)
-    int8 = _in_batches(OnnxBackend(int8_path, threads=threads), pixel_values)
+    backends = (EagerBackend(model, gate), OnnxBackend(fp32_path, threads=threads),
+                OnnxBackend(int8_path, threads=threads))
+    (eager, eager_gate), (fp32, fp32_gate), (int8, int8_gate) = (_in_batches(b, pixel_values) for b in backends)
+    gate_numbers = {}
+    if gate is not None:
+        if gate_pixels is not None and len(gate_pixels):
+            extra = [_in_batches(b, gate_pixels)[1] for b in backends]
+            eager_gate, fp32_gate, int8_gate = (np.concatenate(pair) for pair in
+                                                zip((eager_gate, fp32_gate, int8_gate), extra))
+        if fp32_gate is None or int8_gate is None:
+            raise ExportError(f"the exported graph has no {ONNX_GATE_OUTPUT} output although the model has a gate")
+        gate_numbers = {
+            "gate_fp32_max_diff": float(np.abs(fp32_gate - eager_gate).max()),
+            "gate_int8_max_diff": float(np.abs(int8_gate - eager_gate).max()),
+            "gate_int8_agreement": float(np.mean(gate.flags(int8_gate) == gate.flags(eager_gate))),
+        }
     agreement = float(np.mean(eager.argmax(1) == int8.argmax(1)))
     accuracy = {}
     if labels is not None:
@@ -277,6 +353,7 @@ def compare(
         eager_accuracy=accuracy.get("eager"),
         int8_accuracy=accuracy.get("int8"),
         fp32_accuracy=accuracy.get("fp32"),
+        **gate_numbers,
     )
 
 
@@ -292,6 +369,11 @@ def check_parity(parity: Parity, min_agreement: float = MIN_AGREEMENT) -> None:
                             f"validation images (need {min_agreement:.0%})")
         if parity.int8_accuracy < parity.eager_accuracy:
             problems.append(f"int8 accuracy {parity.int8_accuracy:.1%} is below PyTorch's {parity.eager_accuracy:.1%}")
+    if parity.gate_fp32_max_diff is not None and not parity.gate_fp32_max_diff <= FP32_TOLERANCE:
+        problems.append(f"the fp32 {ONNX_GATE_OUTPUT} output differs from PyTorch by {parity.gate_fp32_max_diff:.2e}")
+    if parity.gate_int8_agreement is not None and parity.gate_int8_agreement < min_agreement:
+        problems.append(f"int8 flags the same pictures as PyTorch on only {parity.gate_int8_agreement:.1%} "
+                        f"(need {min_agreement:.0%})")
     if problems:
         raise ParityError(
             "ONNX export failed the parity check: " + "; ".join(problems)
@@ -315,6 +397,13 @@ def _input_size(preprocess: Preprocessor) -> tuple[int, int]:
 def _generated_pixels(input_size: tuple[int, int], count: int = 8) -> np.ndarray:
     """Seeded normalised-looking pixels, for a numerical check when no validation images are given."""
     return np.random.default_rng(0).standard_normal((count, 3, *input_size)).astype(np.float32)
+
+
+def _gate_pictures(preprocess: Preprocessor) -> np.ndarray:
+    """Pixels of a few generated non-room pictures, so the gate's parity check sees flagged inputs too."""
+    from training.negatives import generated
+
+    return preprocess([image for _, image in generated(GATE_PARITY_PICTURES, seed=1)])
 
 
 def _remove_stale(onnx_dir: Path) -> None:
@@ -354,6 +443,7 @@ def export_model(
         raise ExportError("parity_labels must come with parity_images, one label per image")
     model, processor = load_model_and_processor(str(model_dir))
     model.eval()
+    gate = load_gate(str(model_dir))
     preprocess = Preprocessor(processor)
     input_size = _input_size(preprocess)
     if parity_images:
@@ -370,9 +460,10 @@ def export_model(
     with tempfile.TemporaryDirectory(prefix=".onnx-export-", dir=model_dir) as tmp:
         fp32_tmp, int8_tmp = Path(tmp) / FP32_FILE, Path(tmp) / INT8_FILE
         try:
-            export_fp32(model, fp32_tmp, input_size)
+            export_fp32(model, fp32_tmp, input_size, gate=gate)
             scheme = quantize(fp32_tmp, int8_tmp, quantization, calibration)
-            parity = compare(model, fp32_tmp, int8_tmp, pixels, parity_labels)
+            parity = compare(model, fp32_tmp, int8_tmp, pixels, parity_labels, gate=gate,
+                             gate_pixels=_gate_pictures(preprocess) if gate is not None else None)
             check_parity(parity, min_agreement)
         except ExportError:
             _remove_stale(onnx_dir)
