@@ -7,9 +7,11 @@ PY          := $(VENV)/bin/python
 STAMP       := $(VENV)/.installed
 MODEL_DIR   ?= models/clean-or-messy
 DATA        ?= $(if $(wildcard data/rooms),data/rooms,../shared/data/rooms)
+NOT_ROOMS   ?= $(if $(wildcard data/not-rooms),data/not-rooms,$(wildcard ../shared/data/not-rooms))
 EPOCHS      ?= 5
 RESOLUTION  ?=
-TRAIN_ARGS   = $(strip --data $(DATA) --output $(MODEL_DIR) --epochs $(EPOCHS) $(if $(RESOLUTION),--resolution $(RESOLUTION)))
+TRAIN_ARGS   = $(strip --data $(DATA) --output $(MODEL_DIR) --epochs $(EPOCHS) $(if $(RESOLUTION),--resolution $(RESOLUTION)) \
+               $(if $(NOT_ROOMS),--not-rooms $(NOT_ROOMS)))
 HOST        ?= 127.0.0.1
 PORT        ?= 7860
 
@@ -18,7 +20,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export SE_OFFLINE := true
 
-.PHONY: help setup browser demo train test bench bench-knobs bench-resolution clean
+.PHONY: help setup browser demo train test bench bench-knobs bench-not-a-room bench-resolution clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -41,7 +43,7 @@ browser:  ## Debian's Chromium and chromedriver (never downloaded at run time)
 $(MODEL_DIR)/config.json: | $(STAMP)
 	$(PY) -m training $(TRAIN_ARGS)
 
-train: $(STAMP)  ## fine-tune on DATA (default: data/rooms or ../shared/data/rooms) into MODEL_DIR [RESOLUTION=px]
+train: $(STAMP)  ## fine-tune on DATA (default: data/rooms or ../shared/data/rooms) into MODEL_DIR [RESOLUTION=px] [NOT_ROOMS=dir]
 	$(PY) -m training $(TRAIN_ARGS)
 
 demo: setup $(MODEL_DIR)/config.json  ## train once if needed, then serve the Space on http://127.0.0.1:7860
@@ -59,6 +61,9 @@ bench: setup $(MODEL_DIR)/config.json  ## every benchmark on this machine, writt
 
 bench-knobs: setup $(MODEL_DIR)/config.json  ## the speed knobs tried (int8 schemes, resolution, ORT options, decode)
 	$(PY) -m bench.knobs --model $(MODEL_DIR) --data $(DATA)
+
+bench-not-a-room: setup  ## "not a room" methods compared, cross-validated (4 fold models, ~25 min)
+	$(PY) -m bench.not_a_room_cv --data $(DATA) --not-rooms $(NOT_ROOMS)
 
 bench-resolution: setup  ## accuracy at 224/168/154/140 px, 4-fold cross-validated on every photo (~30 min)
 	$(PY) -m bench.resolution_cv --data $(DATA)

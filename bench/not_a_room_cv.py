@@ -204,13 +204,13 @@ def features_of(arrays: dict, name: str, kind: str) -> np.ndarray:
     return normalised(x[:, :hidden] if kind == "cls" else x)
 
 
-def evaluate(variant: Variant, folds: list[dict], room_fold: np.ndarray, room_labels: np.ndarray,
+def evaluate(variant: Variant, folds: list[tuple[int, dict]], room_fold: np.ndarray, room_labels: np.ndarray,
              groups: dict[str, dict[str, str]], grouping: str) -> dict:
     """Held-out room rate (pooled over folds) and held-out non-room rate (pooled over groups and folds)."""
     rooms_flagged = rooms_total = not_flagged = not_total = 0
     per_group: dict[str, list[int]] = {}
     generated_flagged = generated_total = 0
-    for fold, arrays in enumerate(folds):
+    for fold, arrays in folds:
         names = [str(n) for n in arrays["not_room_names"]]
         group_of = np.array([groups[n][grouping] for n in names])
         views_per = len(arrays["not_room_views"]) // max(1, len(names))
@@ -258,9 +258,11 @@ def evaluate(variant: Variant, folds: list[dict], room_fold: np.ndarray, room_la
     }
 
 
-def render(results: dict[str, dict[str, dict]], folds: int, rooms: int, not_rooms: int) -> str:
+def render(results: dict[str, dict[str, dict]], used: list[int], folds: int, rooms: int, not_rooms: int) -> str:
+    evaluated = "every fold" if len(used) == folds else f"fold{'s' if len(used) > 1 else ''} " + ", ".join(
+        str(fold + 1) for fold in used) + " only (the CPU time there was)"
     lines = [
-        f"{rooms} room photos in {folds} folds; each fold's model is fine-tuned without it (`make train` recipe, "
+        f"{rooms} room photos in {folds} folds, {evaluated}; each fold's model is fine-tuned without it (`make train` recipe, "
         f"{RESOLUTION} px), so its rooms are unseen by backbone and gate. {not_rooms} real non-room photos held out "
         "one group at a time, by source repository and by category; the gate still learns from the others and from "
         "300 generated pictures (text pages, screenshots, charts, shapes, noise, gradients, patterns, retina- and "
@@ -286,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("artifacts/not-a-room-cv"),
                         help="fold models and embeddings are kept here and reused")
     parser.add_argument("--folds", type=int, default=FOLDS)
+    parser.add_argument("--only-folds", type=int, nargs="+", default=None,
+                        help="evaluate these folds only (e.g. when CPU time allows fine-tuning just some)")
     parser.add_argument("--no-write", action="store_true", help="print the section instead of writing BENCHMARKS.md")
     args = parser.parse_args(argv)
     by_label = photos(args.data)
@@ -295,14 +299,15 @@ def main(argv: list[str] | None = None) -> int:
     groups = not_room_groups(args.not_rooms)
     args.work.mkdir(parents=True, exist_ok=True)
     folds = []
-    for fold in range(args.folds):
+    used = args.only_folds if args.only_folds is not None else list(range(args.folds))
+    for fold in used:
         model_dir = args.work / f"model-{fold}"
         if not (model_dir / "config.json").is_file():
             fold_data = args.work / f"data-{fold}"
             if not fold_data.exists():
                 write_fold(by_label, fold, args.folds, fold_data)
             train_and_score(fold_data, RESOLUTION, 5.0, 0, model_dir)
-        folds.append(embed_fold(model_dir, room_files, args.not_rooms, args.work / f"embeddings-{fold}.npz"))
+        folds.append((fold, embed_fold(model_dir, room_files, args.not_rooms, args.work / f"embeddings-{fold}.npz")))
         print(f"fold {fold + 1}/{args.folds} embedded", flush=True)
     results = {}
     for variant in VARIANTS:
@@ -311,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         r = results[variant.name]
         print(f"{variant.name}: rooms {r['source']['rooms']:.1%}, non-rooms by source {r['source']['not_rooms']:.1%}, "
               f"by category {r['category']['not_rooms']:.1%} {r['category']['per_group']}", flush=True)
-    body = render(results, args.folds, len(room_files), len(groups))
+    body = render(results, used, args.folds, len(room_files), len(groups))
     command = "python -m bench.not_a_room_cv " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.no_write:
         print(body)

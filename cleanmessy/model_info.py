@@ -1,4 +1,4 @@
-"""What a served model says about itself: its id and its measured validation accuracy.
+"""What a served model says about itself: its id, its measured validation accuracy and its "not a room" check.
 
 The accuracy comes from the evaluation that training writes, never from a typed-in
 number: ``<model>/eval/metrics.json`` first, else the ``model-index`` in the model
@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from cleanmessy.gate import GATE_FILE
 from cleanmessy.model_files import model_file
 
 METRICS_FILE = "eval/metrics.json"
@@ -30,6 +31,7 @@ class ModelInfo:
     accuracy: float | None = None
     num_examples: int | None = None
     source: str | None = None
+    gate: dict | None = None  # not_a_room.json's "info" (how the gate was built and measured), if it has one
 
     def describe(self) -> str:
         """One line for people: "validation accuracy 95.0% on 40 images" or why there is none."""
@@ -37,6 +39,20 @@ class ModelInfo:
             return "no measured accuracy found (the model has no eval/metrics.json or model-index)"
         count = f" on {self.num_examples} images" if self.num_examples else ""
         return f"validation accuracy {self.accuracy:.1%}{count}"
+
+    def describe_gate(self) -> str:
+        """One line about the "not a room" check: its cross-validated rates, or that there is none."""
+        if self.gate is None:
+            return "“Not a room” check: none (the model has no not_a_room.json), so every photo gets clean or messy"
+        text = "“Not a room” check: on"
+        rooms = self.gate.get("held_out_rooms_flagged")
+        groups = self.gate.get("held_out_not_rooms_flagged") or {}
+        real = [rate for group, rate in groups.items() if not group.startswith("generated:")]
+        if rooms is not None:
+            text += f"; it wrongly flags {rooms:.1%} of held-out rooms"
+        if real:
+            text += f" and catches {sum(real) / len(real):.0%} of non-room photos from held-out sources"
+        return text
 
 
 def _fetch(model_id: str, filename: str, token: str | None) -> Path | None:
@@ -68,14 +84,24 @@ def _from_card(path: Path) -> float | None:
     return None
 
 
+def _gate_info(model_id: str, token: str | None) -> dict | None:
+    path = _fetch(model_id, GATE_FILE, token)
+    try:
+        info = json.loads(path.read_text()).get("info", {}) if path else None
+    except (OSError, ValueError, AttributeError):
+        return None
+    return info if isinstance(info, dict) else ({} if path else None)
+
+
 def read_model_info(model_id: str | Path, token: str | None = None) -> ModelInfo:
-    """Read the measured accuracy of ``model_id`` (a local directory or a Hub repo id); never raises."""
+    """Read the measured accuracy and the gate of ``model_id`` (a local directory or a Hub repo id); never raises."""
     model_id = str(model_id)
+    gate = _gate_info(model_id, token)
     metrics_path = _fetch(model_id, METRICS_FILE, token)
     if metrics_path and (found := _from_metrics(metrics_path)):
         accuracy, count = found
-        return ModelInfo(model_id, accuracy, count, METRICS_FILE)
+        return ModelInfo(model_id, accuracy, count, METRICS_FILE, gate)
     card_path = _fetch(model_id, CARD_FILE, token)
     if card_path and (accuracy := _from_card(card_path)) is not None:
-        return ModelInfo(model_id, accuracy, None, "model card")
-    return ModelInfo(model_id)
+        return ModelInfo(model_id, accuracy, None, "model card", gate)
+    return ModelInfo(model_id, gate=gate)

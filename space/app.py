@@ -97,7 +97,8 @@ def build_demo(service: SpaceService, config: SpaceConfig, examples: list[str]) 
         check_all.click(service.check_many, files, [gallery, table], preprocess=False, api_visibility="private")
 
         def predict(image: gr.FileData) -> dict:
-            """Classify one room photo: {"label": "clean"|"messy", "confidence": 0-1, "scores": {...}, "unsure": bool}."""
+            """Classify one room photo: {"label": "clean"|"messy", "confidence": 0-1, "scores": {...}, "unsure": bool,
+            "not_a_room": bool} (label and scores are the clean/messy leaning even when not_a_room is true)."""
             return service.predict(image)
 
         def predict_batch(images: list[gr.FileData]) -> list[dict]:
