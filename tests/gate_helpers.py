@@ -36,7 +36,7 @@ def unseen_not_rooms(count: int = 20):
     return [image for _, image in generated(count, seed=4242)]
 
 
-def save_room_aware_tiny_model(directory: Path, steps: int = 40) -> Path:
+def save_room_aware_tiny_model(directory: Path, steps: int = 80) -> Path:
     """The tiny Dinov2, trained on clean / messy / not-a-room, saved as a clean/messy classifier."""
     import torch
     from transformers import AutoImageProcessor, AutoModelForImageClassification

@@ -302,3 +302,36 @@ def build_for_training(model, processor, splits, not_rooms_dir: str | None, outp
     gate.save(output)
     model.config.not_a_room_threshold = gate.threshold  # a later save_pretrained keeps it
     return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m training.gate --model DIR --data ROOMS [--not-rooms DIR]``: (re)build the gate of a saved model.
+
+    Re-export afterwards (``python -m training.export``) so the ONNX files carry the new gate.
+    """
+    import argparse
+    import sys
+
+    from cleanmessy.errors import CleanMessyError
+    from cleanmessy.model_files import load_model_and_processor
+    from training.data import load_training_data
+
+    parser = argparse.ArgumentParser(prog="python -m training.gate", description=main.__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="saved model directory")
+    parser.add_argument("--data", required=True, help="the labelled room photos (image folder or Hub dataset id)")
+    parser.add_argument("--not-rooms", metavar="DIR", default=None, help="folder of real non-room photos")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        model, processor = load_model_and_processor(args.model)
+        splits = load_training_data(args.data, seed=args.seed)
+        report = build_for_training(model, processor, splits, args.not_rooms, args.model, args.seed)
+    except CleanMessyError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"==> {report.summary()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
