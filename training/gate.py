@@ -38,6 +38,7 @@ VIEWS_PER_NOT_ROOM = 4
 VIEWS_PER_ROOM = 1
 PENALTY = 1e-3
 EMBED_BATCH = 32
+MAX_STREAMED_ROOMS = 1000
 
 
 @dataclass
@@ -284,12 +285,22 @@ def build_gate(
     return NotARoomGate(weights=weights.tolist(), bias=bias, threshold=threshold, info=info), report
 
 
+def room_photos(split, limit: int = MAX_STREAMED_ROOMS) -> list[Image.Image]:
+    """Decoded photos of a split: all of a ``Dataset``, the first ``limit`` of a streamed one."""
+    from itertools import islice
+
+    from cleanmessy.images import load_image
+    from training.data import encoded
+
+    rows = split if hasattr(split, "__len__") else islice(split, limit)
+    return [load_image(encoded(row["image"])) for row in rows]
+
+
 def build_for_training(model, processor, splits, not_rooms_dir: str | None, output, seed: int = 0) -> GateReport:
     """``python -m training``'s step: build the gate from every labelled room photo and save it into ``output``."""
     from cleanmessy.errors import CleanMessyError
-    from training.export import load_parity_set
 
-    rooms = [image for name in ("train", "validation") for image in load_parity_set(splits[name])[0]]
+    rooms = [image for name in ("train", "validation") for image in room_photos(splits[name])]
     not_rooms = []
     if not_rooms_dir:
         try:
