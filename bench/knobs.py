@@ -107,11 +107,12 @@ def export_dynamo(model, path: Path, resolution: int) -> None:
     import onnx
     import torch
 
-    from training.export import ONNX_INPUT, ONNX_OUTPUT, _LogitsOnly, fixed_position_embeddings
+    from cleanmessy.backends import ONNX_INPUT, ONNX_OUTPUT
+    from training.export import LogitsOnly, fixed_position_embeddings
 
     with fixed_position_embeddings(model, (resolution, resolution)):
         program = torch.onnx.export(
-            _LogitsOnly(model), (torch.zeros(1, 3, resolution, resolution),), dynamo=True,
+            LogitsOnly(model), (torch.zeros(1, 3, resolution, resolution),), dynamo=True,
             input_names=[ONNX_INPUT], output_names=[ONNX_OUTPUT], opset_version=18,
             dynamic_shapes=({0: torch.export.Dim("batch_size", min=1, max=1024)},),
         )

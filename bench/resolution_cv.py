@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import time
 from pathlib import Path
 
 from bench.report import write_section
+from cleanmessy import settings
 from cleanmessy.labels import LABELS
 
 
@@ -49,7 +49,7 @@ def train_and_score(data: Path, resolution: int, epochs: float, seed: int, outpu
     command = [sys.executable, "-m", "training", "--data", str(data), "--output", str(output),
                "--epochs", str(epochs), "--seed", str(seed), "--resolution", str(resolution), "--no-export-onnx"]
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    result = subprocess.run(command, capture_output=True, text=True, env=settings.child_environment(HF_HUB_OFFLINE="1"))
     if result.returncode:
         raise SystemExit(f"training failed at {resolution} px:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
     return json.loads((output / "eval" / "metrics.json").read_text()), time.perf_counter() - started

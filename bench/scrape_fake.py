@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python bench/scrape_fake.py [--count 100] [--workers 4] [--pace 0] [--record]
+    python -m bench.scrape_fake [--count 100] [--workers 4] [--pace 0] [--record]
 
 Prints the wall time from browser start to the 100th kept image (acceptance: <= 60 s). The
 fake site serves ``count`` 640x480 JPEG photos with one junk result (404 or HTML) every tenth,
@@ -16,16 +16,13 @@ import argparse
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scraper.browser import start_browser  # noqa: E402
-from scraper.download import FetchSettings  # noqa: E402
-from scraper.engines.fake import FakeSearch  # noqa: E402
-from scraper.keyword_file import Keyword  # noqa: E402
-from scraper.pipeline import Scraper, ScrapeSettings  # noqa: E402
-from tests.fakes.search_site import FakeImage, FakeSearchSite, encode, photo  # noqa: E402
+from scraper.browser import start_browser
+from scraper.download import FetchSettings
+from scraper.engines.fake import FakeSearch
+from scraper.keyword_file import Keyword
+from scraper.pipeline import Scraper, ScrapeSettings
+from tests.fakes.search_site import FakeImage, FakeSearchSite, encode, photo
 
 QUERY = "tidy living room"
 
@@ -66,7 +63,7 @@ def main() -> int:
     if args.record:
         from bench.report import write_section
 
-        command = "python bench/scrape_fake.py " + " ".join(sys.argv[1:])
+        command = "python -m bench.scrape_fake " + " ".join(sys.argv[1:])
         body = f"{line}\n\nAcceptance: 100 images in at most 60 s.\n\n```\n{summary.format()}\n```"
         write_section("scrape-fake", "Scraper: 100 images from the fake image search", command, body)
     return 0 if summary.downloaded == args.count else 1

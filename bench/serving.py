@@ -37,6 +37,7 @@ import numpy as np
 
 from bench.report import write_section
 from bench.timing import interleaved, ms, peak_rss_mb
+from cleanmessy import settings
 
 REFERENCE = "reference"
 ENGINES = (REFERENCE, "eager", "onnx-fp32", "onnx-int8")
@@ -96,13 +97,13 @@ def load_engine(name: str, model: Path, threads: int, one_image: bytes) -> Engin
     from cleanmessy.predictor import Predictor
 
     predictor = Predictor.load(model, backend=name, threads=threads)
-    pixels = predictor.preprocess([load_image(one_image, size_hint=predictor.preprocess.size_hint)])
+    pixels = predictor.preprocess([predictor.decode(one_image)])
     return Engine(name, predictor.predict_batch, predictor.backend.probabilities, pixels)
 
 
 def cold_start(name: str, model: Path, threads: int, image: Path) -> dict:
     """Launch a new Python process that loads ``name``, predicts once, then a batch of 32; time and RSS."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TORCH_THREADS": str(threads), "ORT_THREADS": str(threads)}
+    env = settings.child_environment(HF_HUB_OFFLINE="1", TORCH_THREADS=str(threads), ORT_THREADS=str(threads))
     launched_at = time.time()
     out = subprocess.run(
         [sys.executable, "-m", "bench.serving", "--child", name, "--model", str(model), "--child-image", str(image),
@@ -138,12 +139,13 @@ def telegram_jpeg(path: Path) -> bytes:
 
 def ensure_onnx(model: Path, data: Path) -> None:
     """Export the model to ONNX (with the parity check on ``data``'s validation split) if it is not yet."""
-    from training.export import INT8_FILE, ONNX_DIR, _load_splits, export_model
+    from cleanmessy.model_files import ONNX_DIR
+    from training.export import INT8_FILE, export_model, load_splits
 
     if (model / ONNX_DIR / INT8_FILE).is_file() and (model / ONNX_DIR / "model.onnx").is_file():
         return
     print(f"{model} has no onnx/: exporting it first", flush=True)
-    (images, labels), _ = _load_splits(str(data))
+    (images, labels), _ = load_splits(str(data))
     print(export_model(model, images, labels).summary(), flush=True)
 
 
@@ -228,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", type=Path, default=Path("models/clean-or-messy"), help="trained model directory")
     parser.add_argument("--data", type=Path, default=Path("../shared/data/rooms"),
                         help="image folder with validation/{clean,messy}")
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("TORCH_THREADS") or os.cpu_count() or 1),
+    parser.add_argument("--threads", type=int, default=settings.threads(),
                         help="CPU threads per prediction (torch and onnxruntime)")
     parser.add_argument("--rounds", type=int, default=20, help="alternating latency rounds (2 calls each)")
     parser.add_argument("--batch-rounds", type=int, default=3, help="batch-32 runs per engine")

@@ -17,7 +17,6 @@ import argparse
 import itertools
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -27,21 +26,17 @@ from pathlib import Path
 import numpy as np
 
 from bench.report import write_section
+from cleanmessy import settings
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_app(model: str, max_batch: int, log_path: Path) -> tuple[subprocess.Popen, str, str]:
     """Run ``space/app.py``; return the process, its URL and the backend it reports, once it serves."""
     port = free_port()
-    env = dict(os.environ, MODEL_ID=model, MAX_BATCH=str(max_batch), HF_HUB_OFFLINE="1",
-               GRADIO_ANALYTICS_ENABLED="False", FEEDBACK_DIR=str(log_path.parent / "feedback"))
+    env = settings.child_environment(MODEL_ID=model, MAX_BATCH=str(max_batch), HF_HUB_OFFLINE="1",
+                                     GRADIO_ANALYTICS_ENABLED="False", FEEDBACK_DIR=str(log_path.parent / "feedback"))
     log = log_path.open("w")
     process = subprocess.Popen([sys.executable, "space/app.py", "--host", "127.0.0.1", "--port", str(port)],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
@@ -97,8 +92,8 @@ def run_load(url: str, photos: list[Path], clients: int, requests: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.space_load", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=os.environ.get("MODEL_ID", "models/clean-or-messy"),
-                        help="model the app serves (default: $MODEL_ID or %(default)s)")
+    parser.add_argument("--model", default=settings.model_id(),
+                        help="model the app serves (default: $MODEL_ID or models/clean-or-messy)")
     parser.add_argument("--data", default="../shared/data/rooms", help="image folder with validation/<label>/")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default: %(default)s)")
     parser.add_argument("--requests", type=int, default=400, help="requests in total (default: %(default)s)")

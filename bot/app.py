@@ -7,7 +7,7 @@ from telegram.ext import Application
 
 from bot import handlers, texts
 from bot.config import BotConfig
-from bot.services import Services
+from bot.service import BotService
 
 CONCURRENT_UPDATES = 64
 """Updates handled at once: waiting on downloads and replies overlaps; CPU work is bounded separately."""
@@ -33,6 +33,6 @@ def build_application(config: BotConfig, predictor, *, set_commands: bool = True
     if set_commands:
         builder = builder.post_init(_set_commands)
     application = builder.build()
-    application.bot_data["services"] = Services(config, predictor)
+    application.bot_data["service"] = BotService(config, predictor)
     handlers.register(application)
     return application

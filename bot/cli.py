@@ -5,17 +5,32 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
-import os
 import re
 import sys
 from urllib.parse import urlparse
 
 from bot.app import build_application
-from bot.config import BotConfig, ConfigError, parse_rate_limit
+from bot.config import BotConfig, ConfigError
 from bot.logs import setup_logging
+from cleanmessy import settings
 
 logger = logging.getLogger("bot")
 SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+BOT_FLAGS = {
+    "TELEGRAM_WEBHOOK_SECRET": "secret",  # prefer the environment: flags show in ps
+    "TELEGRAM_API_URL": "api_url",
+    "MODEL_ID": "model",
+    "FEEDBACK_DIR": "feedback_dir",
+    "BOT_RATE_LIMIT": "rate_limit",
+    "BOT_MAX_CONCURRENT": "max_concurrent",
+    "BOT_ALBUM_WAIT": "album_wait",
+    "MAX_IMAGE_BYTES": "max_bytes",
+    "TORCH_THREADS": "threads",
+    "LOG_LEVEL": "log_level",
+}
+"""The variables the bot also takes as flags, and the argparse ``dest`` of each (flag names: cleanmessy.settings)."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -26,22 +41,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--listen", default="127.0.0.1", help="webhook: address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8443, help="webhook: port to bind (default 8443)")
     parser.add_argument("--url", help="webhook: public https URL Telegram posts to; its path is served")
-    parser.add_argument("--secret", help="webhook secret (env TELEGRAM_WEBHOOK_SECRET, preferred: flags show in ps)")
-    parser.add_argument("--api-url", help="Bot API server (env TELEGRAM_API_URL, default https://api.telegram.org)")
-    parser.add_argument("--model", help="Hub id or model directory (env MODEL_ID)")
-    parser.add_argument("--feedback-dir", help="where feedback is stored (env FEEDBACK_DIR)")
-    parser.add_argument("--rate-limit", help="photos per user: COUNT/SECONDS, 0/1 = off (env BOT_RATE_LIMIT, default 10/60)")
-    parser.add_argument("--max-concurrent", type=int, help="classifications at once (env BOT_MAX_CONCURRENT, default 2)")
-    parser.add_argument("--album-wait", type=float, help="seconds to gather an album (env BOT_ALBUM_WAIT, default 1.0)")
-    parser.add_argument("--max-bytes", type=int, help="largest image file in bytes (env MAX_IMAGE_BYTES, default 20 MB)")
-    parser.add_argument("--threads", type=int, help="CPU threads per classification (env TORCH_THREADS, default cores / max concurrent)")
-    parser.add_argument("--log-level", default=None, help="DEBUG, INFO... (env LOG_LEVEL, default INFO)")
+    for name, dest in BOT_FLAGS.items():
+        settings.add_flag(parser, name, dest=dest)
     return parser.parse_args(argv)
 
 
 def config_from_args(args: argparse.Namespace) -> BotConfig:
     """Environment plus flag overrides; in webhook mode also check the URL and the secret."""
-    rate_limit, rate_window = parse_rate_limit(args.rate_limit) if args.rate_limit else (None, None)
+    rate_limit, rate_window = args.rate_limit or (None, None)
     config = BotConfig.from_env(
         webhook_secret=args.secret, api_url=args.api_url, model_id=args.model, feedback_dir=args.feedback_dir,
         rate_limit=rate_limit, rate_window=rate_window, max_concurrent=args.max_concurrent,
@@ -68,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    setup_logging(config.secrets, (args.log_level or os.environ.get("LOG_LEVEL") or "INFO").upper())
+    setup_logging(config.secrets, args.log_level or settings.log_level())
     try:
         predictor = Predictor.load(config.model_id, threads=config.inference_threads)
     except CleanMessyError as error:

@@ -1,51 +1,38 @@
 """Bot settings: environment variables first, command-line flags over them. Secrets only from the environment or flags, never logged.
 
-| variable                  | flag               | default                   | meaning                                              |
-|---------------------------|--------------------|---------------------------|------------------------------------------------------|
-| ``TELEGRAM_TOKEN``        | (env only)         | required                  | the bot token from @BotFather                        |
-| ``TELEGRAM_WEBHOOK_SECRET``| ``--secret``      | unset                     | webhook secret (``X-Telegram-Bot-Api-Secret-Token``) |
-| ``TELEGRAM_API_URL``      | ``--api-url``      | ``https://api.telegram.org`` | Bot API server (a local Bot API server, or a test fake) |
-| ``MODEL_ID``              | ``--model``        | ``models/clean-or-messy`` | Hub repo id or local model directory                 |
-| ``FEEDBACK_DIR``          | ``--feedback-dir`` | ``feedback``              | where 👍/👎 feedback is stored                        |
-| ``BOT_RATE_LIMIT``        | ``--rate-limit``   | ``10/60``                 | photos per user per window: ``COUNT/SECONDS``        |
-| ``BOT_MAX_CONCURRENT``    | ``--max-concurrent``| ``2``                    | classifications running at once (others wait)        |
-| ``BOT_ALBUM_WAIT``        | ``--album-wait``   | ``1.0``                   | seconds to collect an album's photos before answering |
-| ``MAX_IMAGE_BYTES``       | ``--max-bytes``    | 20 MB                     | largest photo accepted (Telegram's own cap is 20 MB) |
-| ``TORCH_THREADS``         | ``--threads``      | cores / max concurrent    | CPU threads per classification (so they never oversubscribe the CPU) |
-| ``LOG_LEVEL``             | ``--log-level``    | ``INFO``                  | logging level                                        |
+Every variable (name, default, flag, meaning) is declared once in :mod:`cleanmessy.settings`; the
+README's Configuration table lists them.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 from cleanmessy import settings
-from cleanmessy.images import DEFAULT_MAX_BYTES
+from cleanmessy.settings import SettingError
 
-DEFAULT_API_URL = "https://api.telegram.org"
-DEFAULT_RATE_LIMIT = "10/60"
-DEFAULT_MAX_CONCURRENT = 2
-DEFAULT_ALBUM_WAIT = 1.0
 TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024
 """Bots cannot download files larger than this through the public Bot API (``getFile``)."""
 
 
-class ConfigError(ValueError):
+class ConfigError(SettingError):
     """A setting is missing or malformed; the message names the variable or flag to fix."""
 
 
-def parse_rate_limit(text: str) -> tuple[int, float]:
-    """``"10/60"`` -> ``(10, 60.0)``: at most 10 photos per user in any 60 s. ``"0/60"`` turns the limit off."""
-    try:
-        count, seconds = text.split("/")
-        result = int(count), float(seconds)
-    except ValueError:
-        raise ConfigError(f"rate limit must look like COUNT/SECONDS, e.g. 10/60, got {text!r}") from None
-    if result[0] < 0 or result[1] <= 0:
-        raise ConfigError(f"rate limit needs COUNT >= 0 and SECONDS > 0, got {text!r}")
-    return result
+_FIELDS = {
+    "token": "TELEGRAM_TOKEN",
+    "webhook_secret": "TELEGRAM_WEBHOOK_SECRET",
+    "api_url": "TELEGRAM_API_URL",
+    "model_id": "MODEL_ID",
+    "feedback_dir": "FEEDBACK_DIR",
+    "max_concurrent": "BOT_MAX_CONCURRENT",
+    "album_wait": "BOT_ALBUM_WAIT",
+    "max_bytes": "MAX_IMAGE_BYTES",
+    "threads": "TORCH_THREADS",
+}
+"""The config field each variable fills (``BOT_RATE_LIMIT`` fills two: ``rate_limit`` and ``rate_window``)."""
 
 
 @dataclass(frozen=True)
@@ -54,35 +41,27 @@ class BotConfig:
 
     token: str = field(repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
-    api_url: str = DEFAULT_API_URL
-    model_id: str = settings.DEFAULT_MODEL_DIR
-    feedback_dir: Path = Path(settings.DEFAULT_FEEDBACK_DIR)
-    rate_limit: int = 10
-    rate_window: float = 60.0
-    max_concurrent: int = DEFAULT_MAX_CONCURRENT
-    album_wait: float = DEFAULT_ALBUM_WAIT
-    max_bytes: int = DEFAULT_MAX_BYTES
+    api_url: str = settings.default("TELEGRAM_API_URL")
+    model_id: str = settings.default("MODEL_ID")
+    feedback_dir: Path = Path(settings.default("FEEDBACK_DIR"))
+    rate_limit: int = settings.default("BOT_RATE_LIMIT")[0]
+    rate_window: float = settings.default("BOT_RATE_LIMIT")[1]
+    max_concurrent: int = settings.default("BOT_MAX_CONCURRENT")
+    album_wait: float = settings.default("BOT_ALBUM_WAIT")
+    max_bytes: int = settings.default("MAX_IMAGE_BYTES")
     threads: int | None = None
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "BotConfig":
-        """Read the environment (``os.environ`` by default); keyword ``overrides`` that are not ``None`` win."""
-        env = os.environ if environ is None else environ
-        rate_limit, rate_window = parse_rate_limit(env.get("BOT_RATE_LIMIT") or DEFAULT_RATE_LIMIT)
-        values = {
-            "token": env.get("TELEGRAM_TOKEN", ""),
-            "webhook_secret": env.get("TELEGRAM_WEBHOOK_SECRET") or None,
-            "api_url": env.get("TELEGRAM_API_URL") or DEFAULT_API_URL,
-            "model_id": env.get("MODEL_ID") or settings.DEFAULT_MODEL_DIR,
-            "feedback_dir": Path(env.get("FEEDBACK_DIR") or settings.DEFAULT_FEEDBACK_DIR),
-            "rate_limit": rate_limit,
-            "rate_window": rate_window,
-            "max_concurrent": int(env.get("BOT_MAX_CONCURRENT") or DEFAULT_MAX_CONCURRENT),
-            "album_wait": float(env.get("BOT_ALBUM_WAIT") or DEFAULT_ALBUM_WAIT),
-            "max_bytes": int(env.get("MAX_IMAGE_BYTES") or DEFAULT_MAX_BYTES),
-            "threads": int(env["TORCH_THREADS"]) if env.get("TORCH_THREADS") else None,
-        }
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "BotConfig":
+        """Read ``environ`` (default: this process's environment); keyword ``overrides`` that are not ``None`` win."""
+        try:
+            values = {key: settings.get(name, environ) for key, name in _FIELDS.items()}
+            values["rate_limit"], values["rate_window"] = settings.get("BOT_RATE_LIMIT", environ)
+        except SettingError as error:
+            raise ConfigError(str(error)) from None
+        values["token"] = values["token"] or ""
         values.update({key: value for key, value in overrides.items() if value is not None})
+        values["feedback_dir"] = Path(values["feedback_dir"])
         config = cls(**values)
         config.check()
         return config
@@ -101,7 +80,7 @@ class BotConfig:
     @property
     def inference_threads(self) -> int:
         """CPU threads for one classification: ``threads``, else the cores shared by the concurrent ones."""
-        return self.threads or max(1, (os.cpu_count() or 1) // self.max_concurrent)
+        return self.threads or settings.default_threads(self.max_concurrent)
 
     @property
     def base_url(self) -> str:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from dataclasses import dataclass
 
 from telegram import Message, Update
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from bot import media, texts
-from bot.services import PhotoRef, services
+from bot import buttons, media, texts
+from bot.service import PhotoRef, bot_service
 from cleanmessy.errors import ImageError
 from cleanmessy.labels import LABELS
 from cleanmessy.verdict import Verdict
@@ -27,7 +28,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/help: photos vs files, privacy, limits."""
-    config = services(context).config
+    config = bot_service(context).config
     await update.effective_message.reply_text(
         texts.help_text(config.max_bytes / 1024 / 1024, config.rate_limit, config.rate_window)
     )
@@ -35,7 +36,7 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 async def about(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/about: the model id and its measured accuracy."""
-    info = await asyncio.to_thread(lambda: services(context).model_info)
+    info = await asyncio.to_thread(lambda: bot_service(context).model_info)
     await update.effective_message.reply_text(texts.about_text(info))
 
 
@@ -44,59 +45,63 @@ async def hint(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await update.effective_message.reply_text(texts.HINT)
 
 
+@dataclass
+class AlbumPhoto:
+    """One photo of a message or album on its way to an answer."""
+
+    file_id: str | None = None
+    data: bytes | None = None
+    answer: Verdict | str | None = None
+    """Its verdict, or the friendly reason it has none; ``None`` until known."""
+
+
 async def _fetch(context: ContextTypes.DEFAULT_TYPE, message: Message) -> tuple[str, bytes] | str:
     """``(file_id, bytes)`` of the message's image, or the friendly reason it cannot be used."""
     try:
         incoming = media.incoming_image(message)
         if incoming is None:
             return texts.HINT
-        return incoming.file_id, await media.download(context.bot, incoming, services(context).config.max_bytes)
+        return incoming.file_id, await media.download(context.bot, incoming, bot_service(context).config.max_bytes)
     except media.Rejected as rejected:
         return str(rejected)
 
 
 async def image(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A photo or an image file: reply with the verdict. An album is answered once, photo by photo."""
-    app = services(context)
-    album = await app.albums.collect(update.effective_message)
+    service = bot_service(context)
+    album = await service.albums.collect(update.effective_message)
     if album is None:  # another photo of an album whose first photo answers for all
         return
     first = album[0]
-    wait = app.rate.take(update.effective_user.id if update.effective_user else first.chat_id, cost=len(album))
+    wait = service.rate.take(update.effective_user.id if update.effective_user else first.chat_id, cost=len(album))
     if wait:
         await first.reply_text(texts.RATE_LIMITED.format(seconds=max(1, round(wait))), do_quote=True)
         return
     typing = context.bot.send_chat_action(first.chat_id, ChatAction.TYPING)  # overlaps with the downloads
     _, *fetched = await asyncio.gather(typing, *(_fetch(context, message) for message in album))
-    downloaded = [(i, item) for i, item in enumerate(fetched) if not isinstance(item, str)]
-    verdicts = await app.classify([data for _, (_, data) in downloaded]) if downloaded else []
-    results: list[Verdict | str] = list(fetched)  # problems stay as text
-    photos: list[PhotoRef | None] = [None] * len(album)
-    for (i, (file_id, _)), verdict in zip(downloaded, verdicts):
-        if isinstance(verdict, ImageError):
-            results[i] = texts.BAD_IMAGE.format(reason=str(verdict).rstrip("."))
-        else:
-            results[i] = verdict
-            photos[i] = PhotoRef(file_id, verdict)
+    photos = [AlbumPhoto(answer=item) if isinstance(item, str) else AlbumPhoto(*item) for item in fetched]
+    pending = [photo for photo in photos if photo.answer is None]
+    for photo, result in zip(pending, await service.classify([photo.data for photo in pending]) if pending else []):
+        photo.answer = texts.BAD_IMAGE.format(reason=str(result).rstrip(".")) if isinstance(result, ImageError) else result
 
-    if len(album) == 1 and isinstance(results[0], str):
-        await first.reply_text(results[0], do_quote=True)
+    if len(album) == 1 and isinstance(photos[0].answer, str):
+        await first.reply_text(photos[0].answer, do_quote=True)
         return
-    classified = [i for i, photo in enumerate(photos) if photo is not None]
+    refs = [PhotoRef(photo.file_id, photo.answer) if isinstance(photo.answer, Verdict) else None for photo in photos]
     reply = await first.reply_text(
-        texts.verdict_text(results, app.unsure_below),
-        reply_markup=texts.verdict_keyboard(classified, numbered=len(album) > 1),
+        texts.verdict_text([photo.answer for photo in photos], service.unsure_below),
+        reply_markup=buttons.verdict_keyboard([i for i, ref in enumerate(refs) if ref], numbered=len(album) > 1),
         do_quote=True,
     )
-    app.remember(reply.chat_id, reply.message_id, photos)
+    service.remember(reply.chat_id, reply.message_id, refs)
 
 
 async def _photo_behind(context: ContextTypes.DEFAULT_TYPE, reply: Message, index: int) -> tuple[PhotoRef, bytes] | None:
     """The photo a verdict button refers to and its bytes: from memory, else re-classified from the quoted message."""
-    app = services(context)
-    photo = app.recall(reply.chat_id, reply.message_id, index)
+    service = bot_service(context)
+    photo = service.recall(reply.chat_id, reply.message_id, index)
     if photo is not None:
-        data = await media.download(context.bot, media.Incoming(photo.file_id, None), app.config.max_bytes)
+        data = await media.download(context.bot, media.Incoming(photo.file_id, None), service.config.max_bytes)
         return photo, data
     quoted = reply.reply_to_message
     if index != 0 or quoted is None:  # a restarted bot or another serverless instance; albums need memory
@@ -105,20 +110,20 @@ async def _photo_behind(context: ContextTypes.DEFAULT_TYPE, reply: Message, inde
     if isinstance(fetched, str):
         return None
     file_id, data = fetched
-    (verdict,) = await app.classify([data])
+    (verdict,) = await service.classify([data])
     return (PhotoRef(file_id, verdict), data) if isinstance(verdict, Verdict) else None
 
 
 async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A tap on Why? (send the heatmap) or 👍/👎 (store feedback); the used buttons are edited away."""
     query = update.callback_query
-    parsed = texts.parse_callback(query.data)
+    parsed = buttons.parse_callback(query.data)
     if parsed is None or not isinstance(query.message, Message):  # not ours, or too old to edit
         await query.answer()
         return
     action, index = parsed
-    app = services(context)
-    if action == texts.WHY and (wait := app.rate.take(query.from_user.id)):
+    service = bot_service(context)
+    if action == buttons.WHY and (wait := service.rate.take(query.from_user.id)):
         await query.answer(texts.RATE_LIMITED.format(seconds=max(1, round(wait))), show_alert=True)
         return
     found = await _photo_behind(context, query.message, index)
@@ -127,10 +132,10 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     photo, data = found
 
-    if action == texts.WHY:
+    if action == buttons.WHY:
         await query.answer()
         await context.bot.send_chat_action(query.message.chat_id, ChatAction.UPLOAD_PHOTO)
-        explanation = await app.explain(data)
+        explanation = await service.explain(data)
         buffer = io.BytesIO()
         explanation.overlay.save(buffer, format="JPEG", quality=85)
         await query.message.reply_photo(
@@ -138,15 +143,15 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             caption=texts.WHY_CAPTION.format(headline=explanation.verdict.headline),
             do_quote=True,
         )
-        used = (texts.WHY,)
+        used = (buttons.WHY,)
     else:
-        right = action == texts.RIGHT
+        right = action == buttons.RIGHT
         correct = photo.verdict.label if right else next(label for label in LABELS if label != photo.verdict.label)
-        await app.save_feedback(data, photo.verdict, correct)
+        await service.save_feedback(data, photo.verdict, correct)
         await query.answer(texts.THANKS[right].format(label=correct))
-        used = (texts.RIGHT, texts.WRONG)
+        used = (buttons.RIGHT, buttons.WRONG)
     try:
-        await query.edit_message_reply_markup(texts.without_buttons(query.message.reply_markup, index, used))
+        await query.edit_message_reply_markup(buttons.without_buttons(query.message.reply_markup, index, used))
     except BadRequest as error:  # a double tap: the first one already removed the buttons
         logger.debug("buttons not edited: %s", error)
 

@@ -9,8 +9,9 @@ from telegram import Bot, Message
 
 from bot import texts
 from bot.config import TELEGRAM_DOWNLOAD_LIMIT
+from cleanmessy.model_files import IMAGE_SUFFIXES
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
+IMAGE_EXTENSIONS = IMAGE_SUFFIXES | {".heic", ".heif", ".avif"}  # the last ones get a clear "not supported"
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,6 @@ import gc
 import hmac
 import json
 import logging
-import os
 import threading
 from typing import Mapping
 
@@ -35,11 +34,10 @@ from telegram.ext import Application
 from bot.app import build_application
 from bot.config import BotConfig, ConfigError
 from bot.logs import setup_logging
+from cleanmessy import settings
 
 logger = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-TIMEOUT = float(os.environ.get("BOT_UPDATE_TIMEOUT", 60))
-"""Longest one update may take (env ``BOT_UPDATE_TIMEOUT``); keep it under the platform's own limit."""
 
 
 class _Runtime:
@@ -48,6 +46,7 @@ class _Runtime:
     def __init__(self, config: BotConfig) -> None:
         from cleanmessy.predictor import Predictor
 
+        self.timeout = settings.get("BOT_UPDATE_TIMEOUT")  # keep it under the platform's own limit
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, name="bot-serverless-loop", daemon=True).start()
         self.application: Application = build_application(
@@ -57,7 +56,7 @@ class _Runtime:
 
     def run(self, coroutine):
         """Run ``coroutine`` on the runtime's loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(TIMEOUT)
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(self.timeout)
 
 
 _runtime: _Runtime | None = None
@@ -70,9 +69,9 @@ def _get_runtime() -> _Runtime:
         if _runtime is None:
             # One update per invocation: no album to wait for, and by default one classification at a time.
             config = BotConfig.from_env(
-                album_wait=0.0, max_concurrent=None if os.environ.get("BOT_MAX_CONCURRENT") else 1
+                album_wait=0.0, max_concurrent=None if settings.is_set("BOT_MAX_CONCURRENT") else 1
             )
-            setup_logging(config.secrets, (os.environ.get("LOG_LEVEL") or "INFO").upper())
+            setup_logging(config.secrets, settings.log_level())
             _runtime = _Runtime(config)
             gc.freeze()  # the model lives as long as the instance: keep it out of garbage collections
             logger.info("serverless bot ready: model %s", config.model_id)
@@ -86,7 +85,7 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 def handle(headers: Mapping[str, str], body: bytes | str) -> tuple[int, str]:
     """Process one Telegram webhook request completely; return the HTTP status and body to answer with."""
-    secret = os.environ.get("TELEGRAM_WEBHOOK_SECRET")
+    secret = settings.get("TELEGRAM_WEBHOOK_SECRET")
     if not secret:
         raise ConfigError("TELEGRAM_WEBHOOK_SECRET is not set: the serverless handler refuses unauthenticated updates")
     given = _header(headers, SECRET_HEADER)

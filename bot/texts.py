@@ -1,10 +1,8 @@
-"""Everything the bot says, and the buttons under a verdict. Plain text: no parse mode, nothing to escape."""
+"""Everything the bot says. Plain text: no parse mode, nothing to escape. The buttons: :mod:`bot.buttons`."""
 
 from __future__ import annotations
 
 from typing import Sequence
-
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from cleanmessy.model_info import ModelInfo
 from cleanmessy.verdict import Verdict
@@ -117,45 +115,3 @@ def verdict_text(results: Sequence[Verdict | str], unsure_below: float) -> str:
             blocks.append(f"Photo {number}: ⚠️ {result}")
     band = f"{round(unsure_below * 100)}%"
     return "\n\n".join(blocks) + f"\n\n(Under {band} sure I call it “hard to say”.)"
-
-
-# Callback data: "<action>:<photo index>", small enough for Telegram's 64-byte limit.
-WHY, RIGHT, WRONG = "why", "right", "wrong"
-
-
-def callback_data(action: str, index: int) -> str:
-    """Button payload, e.g. ``"why:0"``."""
-    return f"{action}:{index}"
-
-
-def parse_callback(data: str) -> tuple[str, int] | None:
-    """``"why:0"`` -> ``("why", 0)``; ``None`` for anything this bot did not send."""
-    action, _, index = (data or "").partition(":")
-    if action not in (WHY, RIGHT, WRONG) or not index.isdigit():
-        return None
-    return action, int(index)
-
-
-def verdict_keyboard(indices: Sequence[int], numbered: bool = False) -> InlineKeyboardMarkup | None:
-    """One row per classified photo: Why? / 👍 / 👎 (with the photo's number inside an album)."""
-    rows = []
-    for index in indices:
-        suffix = f" {index + 1}" if numbered else ""
-        rows.append(
-            [
-                InlineKeyboardButton(f"Why?{suffix}", callback_data=callback_data(WHY, index)),
-                InlineKeyboardButton(f"👍{suffix}", callback_data=callback_data(RIGHT, index)),
-                InlineKeyboardButton(f"👎{suffix}", callback_data=callback_data(WRONG, index)),
-            ]
-        )
-    return InlineKeyboardMarkup(rows) if rows else None
-
-
-def without_buttons(markup: InlineKeyboardMarkup | None, index: int, actions: Sequence[str]) -> InlineKeyboardMarkup | None:
-    """``markup`` minus photo ``index``'s buttons for ``actions``; ``None`` when no button is left."""
-    if markup is None:
-        return None
-    drop = {callback_data(action, index) for action in actions}
-    rows = [[b for b in row if b.callback_data not in drop] for row in markup.inline_keyboard]
-    rows = [row for row in rows if row]
-    return InlineKeyboardMarkup(rows) if rows else None

@@ -1,9 +1,19 @@
 """clean-or-messy core: image intake, labels, the predictor and its verdicts.
 
 The Space (``space/``), the bot (``bot/``) and training all import this package;
-nothing here imports them. ``Predictor`` is imported lazily so that light users
-(the scraper's image checks) import only Pillow. The predictor itself imports torch and
-transformers only when it needs the PyTorch model (see ``cleanmessy.model_files``).
+nothing here imports them. Where things live:
+
+- ``cleanmessy.intake.classify_photos``: where a photo's bytes become a verdict (or the core's error),
+  photos decoded one by one and classified together in shared forward passes;
+- ``cleanmessy.settings``: every environment variable, declared once (the only reader of the environment);
+- ``cleanmessy.model_files``: the layout of a model folder or Hub repo, and reading it;
+- ``cleanmessy.predictor``, ``preprocess``, ``backends``: the model and its inputs;
+- ``cleanmessy.images``: untrusted image bytes to a checked RGB image;
+- ``cleanmessy.cli``: the ``clean-or-messy`` command.
+
+``Predictor`` is imported lazily so that light users (the scraper's image checks) import only
+Pillow. The predictor itself imports torch and transformers only when it needs the PyTorch model
+(see ``cleanmessy.model_files``).
 """
 
 from cleanmessy.errors import CleanMessyError, ImageError, ModelLoadError

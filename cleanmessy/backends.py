@@ -18,7 +18,7 @@ import numpy as np
 
 from cleanmessy.errors import ModelLoadError
 from cleanmessy.gate import NotARoomGate
-from cleanmessy.model_files import model_file
+from cleanmessy.model_files import ONNX_FILES, model_file
 
 ONNX_INPUT = "pixel_values"
 ONNX_OUTPUT = "logits"
@@ -129,9 +129,6 @@ class OnnxBackend:
 
 BACKEND_CHOICES = ("auto", "eager", "onnx", "onnx-fp32", "onnx-int8")
 """``auto``: int8 ONNX if the model has it, else eager. ``onnx``: int8 if present, else fp32."""
-
-ONNX_FILES = {"onnx-int8": "onnx/model_quantized.onnx", "onnx-fp32": "onnx/model.onnx"}
-"""Where ``python -m training.export`` puts each ONNX model (the transformers.js layout)."""
 
 _CANDIDATES = {
     "auto": ("onnx-int8",),

@@ -40,6 +40,7 @@ from PIL import Image
 from cleanmessy.backends import classifier_inputs
 from cleanmessy.images import load_image
 from cleanmessy.labels import LABEL2ID
+from cleanmessy.model_files import geometry
 from cleanmessy.verdict import Verdict
 
 METHOD = "gradient × (activation − mean) on the last block's patch tokens, messy − clean logit"
@@ -123,15 +124,6 @@ def _patch_grid(gradient: torch.Tensor, tokens: torch.Tensor, input_size: torch.
     return np.clip(patches / scale, 0.0, 1.0).astype(np.float32)
 
 
-def _field(container, name: str):
-    """Read ``name`` from a transformers ``SizeDict`` or a plain dict (``None`` if absent)."""
-    if container is None:
-        return None
-    if isinstance(container, dict):
-        return container.get(name)
-    return getattr(container, name, None)
-
-
 def view_box(image_processor, size: tuple[int, int]) -> tuple[float, float, float, float]:
     """The (left, top, right, bottom) region of a ``size`` (width, height) photo that the model sees.
 
@@ -139,24 +131,10 @@ def view_box(image_processor, size: tuple[int, int]) -> tuple[float, float, floa
     ``height``/``width`` stretches) and its centre crop; unknown processors map to
     the whole photo.
     """
-    width, height = size
-    resized_w, resized_h = float(width), float(height)
-    if getattr(image_processor, "do_resize", False):
-        target = getattr(image_processor, "size", None)
-        shortest = _field(target, "shortest_edge")
-        if shortest:
-            scale = shortest / min(width, height)
-            resized_w, resized_h = width * scale, height * scale
-        elif _field(target, "height") and _field(target, "width"):
-            resized_w, resized_h = float(_field(target, "width")), float(_field(target, "height"))
-    left, top, right, bottom = 0.0, 0.0, resized_w, resized_h
-    crop = getattr(image_processor, "crop_size", None)
-    if getattr(image_processor, "do_center_crop", False) and _field(crop, "height") and _field(crop, "width"):
-        crop_w, crop_h = min(_field(crop, "width"), resized_w), min(_field(crop, "height"), resized_h)
-        left, top = (resized_w - crop_w) / 2, (resized_h - crop_h) / 2
-        right, bottom = left + crop_w, top + crop_h
-    scale_x, scale_y = width / resized_w, height / resized_h
-    return left * scale_x, top * scale_y, right * scale_x, bottom * scale_y
+    shape = geometry(image_processor)
+    if shape is None:
+        return 0.0, 0.0, float(size[0]), float(size[1])
+    return shape.view_box(size)
 
 
 def _to_photo(grid: np.ndarray, size: tuple[int, int], image_processor) -> np.ndarray:

@@ -14,11 +14,11 @@ cleanmessy.hub.InvalidTokenError: the Hugging Face token was rejected (401 Unaut
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 from pathlib import Path
 from typing import Iterator
 
+from cleanmessy import settings
 from cleanmessy.errors import CleanMessyError
 
 TOKEN_PATTERN = re.compile(r"hf_[A-Za-z0-9]{6,}")
@@ -54,7 +54,7 @@ class HubUnreachableError(HubAccessError):
 
 def endpoint() -> str:
     """The Hub URL in use (``$HF_ENDPOINT`` or huggingface.co)."""
-    return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+    return settings.hub_endpoint()
 
 
 def redact(text: str, token: str | None = None) -> str:
@@ -169,8 +169,7 @@ def hub_errors(
 
 def check_image_processor(model_dir: str | Path, name: str | None = None) -> None:
     """Raise :class:`MissingImageProcessorError` unless ``model_dir`` holds ``preprocessor_config.json``."""
-    if not (Path(model_dir) / "preprocessor_config.json").is_file():
-        raise MissingImageProcessorError(
-            f"{name or model_dir} has no image processor (preprocessor_config.json): save it beside the weights, "
-            "as `python -m training` does, before pushing"
-        )
+    from cleanmessy.model_files import PROCESSOR_FILE, not_a_model  # model_files imports this module
+
+    if not (Path(model_dir) / PROCESSOR_FILE).is_file():
+        raise MissingImageProcessorError(str(not_a_model(name or model_dir, PROCESSOR_FILE, "do that before pushing")))

@@ -17,8 +17,8 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Image
 
 from cleanmessy.errors import CleanMessyError
 from cleanmessy.labels import LABELS
+from cleanmessy.model_files import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 SPLIT_NAMES = ("train", "validation")
 FEATURES = Features({"image": Image(), "label": ClassLabel(names=list(LABELS))})
 

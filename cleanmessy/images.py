@@ -18,6 +18,7 @@ from typing import BinaryIO, Union
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from cleanmessy import settings
 from cleanmessy.errors import (
     CorruptImageError,
     EmptyImageError,
@@ -28,17 +29,11 @@ from cleanmessy.errors import (
 
 ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, BinaryIO, Image.Image]
 
-DEFAULT_MAX_BYTES = int(os.environ.get("MAX_IMAGE_BYTES", 20 * 1024 * 1024))
-"""Largest encoded file accepted (env ``MAX_IMAGE_BYTES``, default 20 MB: Telegram's download cap)."""
-
-DEFAULT_MAX_PIXELS = int(os.environ.get("MAX_IMAGE_PIXELS", 40_000_000))
-"""Largest decoded size accepted (env ``MAX_IMAGE_PIXELS``, default 40 MP), against decompression bombs."""
-
 DEFAULT_MIN_SIDE = 32
 """Smallest width or height that still shows a room."""
 
-# We enforce our own pixel limit before decoding; Pillow's global guard stays on as a backstop.
-Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, DEFAULT_MAX_PIXELS)
+# The byte and pixel limits default to ``settings.max_image_bytes()`` / ``settings.max_image_pixels()``
+# (``MAX_IMAGE_BYTES``, ``MAX_IMAGE_PIXELS``), read when an image is read, not at import.
 
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1", b"avif")
 
@@ -64,8 +59,9 @@ def check_size(size: tuple[int, int], *, max_pixels: int, min_side: int) -> None
         )
 
 
-def read_bytes(source: ImageSource, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
-    """Read an encoded image from bytes, a path or a file object, enforcing ``max_bytes``."""
+def read_bytes(source: ImageSource, max_bytes: int | None = None) -> bytes:
+    """Read an encoded image from bytes, a path or a file object, enforcing ``max_bytes`` (default: the setting)."""
+    max_bytes = max_bytes or settings.max_image_bytes()
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     elif isinstance(source, (str, os.PathLike)):
@@ -112,7 +108,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
 def decode(
     data: bytes,
     *,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int | None = None,
     min_side: int = DEFAULT_MIN_SIDE,
     size_hint: int | None = None,
 ) -> Image.Image:
@@ -122,6 +118,9 @@ def decode(
     done in the DCT, so it is faster and smooths like a box filter) as long as both sides stay
     at least ``size_hint`` pixels. The model resizes to about that size anyway.
     """
+    max_pixels = max_pixels or settings.max_image_pixels()
+    # We enforce our own pixel limit before decoding; Pillow's global guard stays on as a backstop.
+    Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, max_pixels)
     if len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
         raise NotAnImageError("HEIC/AVIF photos are not supported: please send a JPEG or PNG")
     try:
@@ -147,8 +146,8 @@ def decode(
 def load_image(
     source: ImageSource,
     *,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int | None = None,
+    max_pixels: int | None = None,
     min_side: int = DEFAULT_MIN_SIDE,
     size_hint: int | None = None,
 ) -> Image.Image:
@@ -159,6 +158,6 @@ def load_image(
     ``size_hint`` lets a large JPEG decode at reduced scale (see :func:`decode`).
     """
     if isinstance(source, Image.Image):
-        check_size(source.size, max_pixels=max_pixels, min_side=min_side)
+        check_size(source.size, max_pixels=max_pixels or settings.max_image_pixels(), min_side=min_side)
         return to_rgb(source)
     return decode(read_bytes(source, max_bytes), max_pixels=max_pixels, min_side=min_side, size_hint=size_hint)

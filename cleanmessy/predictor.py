@@ -142,9 +142,19 @@ class Predictor:
         """Classify one photo given as bytes, a path, a file object or a PIL image."""
         return self.predict_batch([image])[0]
 
+    def decode(self, source: ImageSource, *, max_bytes: int | None = None) -> Image.Image:
+        """One photo through the core's image checks, decoded no larger than this model needs (JPEG draft).
+
+        A decoded ``PIL.Image`` is only checked, not decoded again. Raises ``ImageError``.
+        """
+        return load_image(source, max_bytes=max_bytes, size_hint=self.preprocess.size_hint)
+
     def predict_batch(self, images: Sequence[ImageSource]) -> list[Verdict]:
-        """Classify several photos in one forward pass. Raises ``ImageError`` on the first bad one."""
+        """Classify several photos in one forward pass. Raises ``ImageError`` on the first bad one.
+
+        To get a verdict or an error per photo instead, use :func:`cleanmessy.intake.classify_photos`.
+        """
         if not images:
             return []
-        loaded = [load_image(image, size_hint=self.preprocess.size_hint) for image in images]
+        loaded = [self.decode(image) for image in images]
         return self.verdicts(loaded)

@@ -16,14 +16,10 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from cleanmessy.model_files import ProcessorConfig
+from cleanmessy.model_files import ProcessorConfig, geometry
 
 DEFAULT_REDUCING_GAP = 3.0
 """Pillow ``reducing_gap``: images over 3× the target size are first box-reduced by an integer factor."""
-
-
-def _size(value) -> dict:
-    return dict(value) if value is not None else {}
 
 
 class Preprocessor:
@@ -49,19 +45,8 @@ class Preprocessor:
         get = lambda name, default=None: getattr(processor, name, default)  # noqa: E731
         if get("backend", "pil") != "pil" or get("do_pad") or get("do_reduce_labels"):
             return None
-        size, crop = _size(get("size")), _size(get("crop_size"))
-        if not get("do_resize"):
-            return None
-        if set(k for k, v in size.items() if v) == {"shortest_edge"}:
-            resize = ("shortest_edge", int(size["shortest_edge"]))
-            min_side = int(size["shortest_edge"])
-        elif set(k for k, v in size.items() if v) == {"height", "width"}:
-            resize = ("fixed", (int(size["height"]), int(size["width"])))
-            min_side = max(resize[1])
-        else:
-            return None
-        do_crop = bool(get("do_center_crop"))
-        if do_crop and not (crop.get("height") and crop.get("width")):
+        shape = geometry(processor)
+        if shape is None or shape.resize is None:
             return None
         rescale = float(get("rescale_factor", 1 / 255)) if get("do_rescale") else 1.0
         channels = 3
@@ -72,13 +57,13 @@ class Preprocessor:
             std = np.broadcast_to(np.asarray(get("image_std"), np.float64), (channels,))
         resample = get("resample")
         return {
-            "resize": resize,
-            "crop": (int(crop["height"]), int(crop["width"])) if do_crop else None,
+            "resize": shape.resize,
+            "crop": shape.crop,
             "resample": Image.Resampling(int(resample if resample is not None else Image.Resampling.BILINEAR)),
             # x * scale + shift == (x * rescale - mean) / std, per channel
             "scale": (rescale / std).astype(np.float32)[:, None, None],
             "shift": (-mean / std).astype(np.float32)[:, None, None],
-            "min_side": min_side,
+            "min_side": shape.min_side,
         }
 
     def _resized(self, image: Image.Image) -> Image.Image:

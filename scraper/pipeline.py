@@ -12,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import threading
 import urllib.parse
 from collections import Counter, deque
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from PIL import Image
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -26,6 +27,7 @@ from tqdm import tqdm
 
 from cleanmessy.errors import ImageError
 from cleanmessy.images import load_image
+from cleanmessy.settings import default as declared_default
 from scraper.download import FetchSettings, Rejected, fetch
 from scraper.engines.base import Candidate, EngineAdapter
 from scraper.imagecheck import decode_checked, encode_jpeg, fit_within
@@ -43,14 +45,14 @@ class ScrapeSettings:
     """Knobs for a scrape; the CLI documents each one (``python -m scraper scrape --help``)."""
 
     fetch: FetchSettings = field(default_factory=FetchSettings)
-    workers: int = 4
+    workers: int = declared_default("SCRAPER_WORKERS")
     min_size: int = 128
     size: int | None = None
     max_pixels: int = 40_000_000
     dedup_distance: int = NEAR_DUPLICATE_DISTANCE
     quality: int = 90
-    pace: float = 0.5
-    host_interval: float = 0.25
+    pace: float = declared_default("SCRAPER_PACE")
+    host_interval: float = declared_default("SCRAPER_HOST_INTERVAL")
     resolve_timeout: float = 5.0
     load_timeout: float = 10.0
     progress: bool = True
@@ -121,6 +123,7 @@ class Scraper:
         self._browser_pacer = Pacer(settings.pace)
         self._host_pacer = Pacer(settings.host_interval)
         self._done_urls: set[str] = set()
+        self._lock = threading.RLock()  # shared state (index, folder, summary) when several browsers run
         self._index_existing()
 
     def _index_existing(self) -> None:
@@ -149,17 +152,42 @@ class Scraper:
             self.scrape_query(driver, keyword)
         return self.summary
 
-    def scrape_query(self, driver: WebDriver, keyword: Keyword) -> int:
+    def run_parallel(self, drivers: Sequence[WebDriver], keywords: Iterable[Keyword]) -> Summary:
+        """Scrape the keywords with several browser sessions at once, each taking the next keyword.
+
+        Every session keeps its own pace; downloads, de-duplication and the manifest stay shared,
+        so the folder is the same as one browser's, except that which of two near-duplicates
+        from *different* queries is kept depends on which query got there first.
+        """
+        pending = iter(list(keywords))
+        take = threading.Lock()
+
+        def session(driver: WebDriver) -> None:
+            pacer = Pacer(self.settings.pace)
+            while True:
+                with take:
+                    keyword = next(pending, None)
+                if keyword is None:
+                    return
+                self.scrape_query(driver, keyword, pacer=pacer)
+
+        with ThreadPoolExecutor(len(drivers), thread_name_prefix="browser") as sessions:
+            for done in [sessions.submit(session, driver) for driver in drivers]:
+                done.result()  # re-raise the first session's error (e.g. a stale selector)
+        return self.summary
+
+    def scrape_query(self, driver: WebDriver, keyword: Keyword, *, pacer: Pacer | None = None) -> int:
         """Keep up to ``keyword.count`` images for one query (counting earlier runs); return how many are kept.
 
         Downloads run in the pool; results are committed in results order, so when two results
         are near-duplicates the higher-ranked one is kept, whatever finished first.
         """
-        self.summary.queries += 1
-        kept = self.kept_for(keyword)
-        if kept >= keyword.count:
-            self.summary.queries_already_complete += 1
-            return kept
+        with self._lock:
+            self.summary.queries += 1
+            kept = self.kept_for(keyword)
+            if kept >= keyword.count:
+                self.summary.queries_already_complete += 1
+                return kept
         stats = SearchStats()
         bar = tqdm(total=keyword.count, initial=kept, desc=keyword.query[:30], unit="img", disable=not self.settings.progress)
         queue: deque[tuple[Candidate, Future]] = deque()
@@ -168,23 +196,28 @@ class Scraper:
         def commit_head() -> None:
             nonlocal kept
             candidate, future = queue.popleft()
-            if self._commit(keyword, candidate, future):
+            future.exception()  # wait outside the lock, so other sessions keep committing
+            with self._lock:
+                committed = self._commit(keyword, candidate, future)
+            if committed:
                 kept += 1
                 bar.update(1)
             bar.set_postfix(dup=self.summary.duplicates, rejected=sum(self.summary.rejected.values()), refresh=False)
 
         candidates = iter_candidates(
-            driver, self.engine, keyword.query, pacer=self._browser_pacer, stats=stats,
+            driver, self.engine, keyword.query, pacer=pacer or self._browser_pacer, stats=stats,
             resolve_timeout=self.settings.resolve_timeout, load_timeout=self.settings.load_timeout,
         )
         pool = DaemonPool(self.settings.workers, name="download")
         try:
             for candidate in candidates:
-                self.summary.found += 1
-                if candidate.image_url in self._done_urls:
-                    self.summary.seen_before += 1
+                with self._lock:
+                    self.summary.found += 1
+                    seen = candidate.image_url in self._done_urls
+                    self.summary.seen_before += seen
+                    self._done_urls.add(candidate.image_url)
+                if seen:
                     continue
-                self._done_urls.add(candidate.image_url)
                 queue.append((candidate, pool.submit(self._prepare, keyword, candidate)))
                 # Commit what is finished; block on the oldest download while there is no room for more.
                 while queue and (queue[0][1].done() or kept + len(queue) >= keyword.count or len(queue) >= max_queued):
@@ -199,9 +232,10 @@ class Scraper:
                 future.cancel()
             pool.close()
             bar.close()
-            self.summary.thumbnails += stats.thumbnails
-            self.summary.unresolved += stats.unresolved
-            self.summary.more_clicks += stats.more_clicks
+            with self._lock:
+                self.summary.thumbnails += stats.thumbnails
+                self.summary.unresolved += stats.unresolved
+                self.summary.more_clicks += stats.more_clicks
         if kept < keyword.count:
             log.info("%r: kept %d of %d (results ended)", keyword.query, kept, keyword.count)
         return kept

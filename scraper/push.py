@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
 import yaml
 
+from cleanmessy import settings
 from cleanmessy.errors import CleanMessyError
 from cleanmessy.hub import hub_errors, repo_url
 from scraper.dataset_card import DEFAULT_LICENSE, read_provenance, render_card, split_counts
@@ -37,6 +37,31 @@ def _front_matter(readme: str) -> dict:
     return yaml.safe_load(header) or {}
 
 
+SHARD_BYTES = 500 * 2**20
+"""Aim for parquet shards of about this size (the Hub's own default for ``push_to_hub``)."""
+
+
+def shard_count(total_bytes: int, shard_bytes: int = SHARD_BYTES) -> int:
+    """How many shards for ``total_bytes``: the next power of two at or above ``total_bytes / shard_bytes``.
+
+    A power of two divides evenly among 1, 2, 4, 8, ... workers, which is when
+    ``datasets.distributed.split_dataset_by_node`` can hand each worker whole shards.
+
+    >>> shard_count(10 * 2**20), shard_count(3 * SHARD_BYTES), shard_count(9 * SHARD_BYTES)
+    (1, 4, 16)
+    """
+    needed = max(1, -(-total_bytes // shard_bytes))
+    return 1 << (needed - 1).bit_length()
+
+
+def _bytes_of(split) -> int:
+    """Bytes of the image files behind a split loaded by ``load_image_folder`` (paths, undecoded)."""
+    from datasets import Image
+
+    files = split.cast_column("image", Image(decode=False))["image"]
+    return sum(len(item["bytes"]) if item.get("bytes") else Path(item["path"]).stat().st_size for item in files)
+
+
 def push_dataset(
     data: Path,
     repo_id: str,
@@ -46,8 +71,12 @@ def push_dataset(
     license: str = DEFAULT_LICENSE,
     validation_fraction: float = 0.2,
     seed: int = 0,
+    num_shards: int | None = None,
 ) -> str:
     """Push ``data`` as a train/validation ``DatasetDict`` plus its card to ``repo_id``; return the repo URL.
+
+    The train split is written as ``num_shards`` parquet files (default: :func:`shard_count`), so
+    that training or batch jobs on N workers can each stream their own shards.
 
     Raises ``ImageFolderError`` for a bad layout and ``HubAccessError`` (one line, no token) for Hub failures.
     """
@@ -61,7 +90,10 @@ def push_dataset(
     api = HfApi(token=token)
     with hub_errors(repo_id, "dataset", action="push to", token=token):
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-        splits.push_to_hub(repo_id, private=private, token=token, commit_message="Upload clean/messy images")
+        shards = {name: 1 for name in splits}
+        shards["train"] = min(num_shards or shard_count(_bytes_of(splits["train"])), len(splits["train"]))
+        splits.push_to_hub(repo_id, private=private, token=token, num_shards=shards,
+                           commit_message="Upload clean/messy images")
         pushed = Path(hf_hub_download(repo_id, "README.md", repo_type="dataset", token=token)).read_text("utf-8")
         card = render_card(repo_id, counts, provenance, license, hub_metadata=_front_matter(pushed))
         api.upload_file(
@@ -80,23 +112,25 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="image folder: DIR/train/<label>/ + DIR/validation/<label>/, or DIR/<label>/")
     parser.add_argument("--repo", required=True, help="Hub dataset repo to create or update (user/name)")
     parser.add_argument("--private", action="store_true", help="create the repo private (ignored if it exists)")
-    parser.add_argument("--token", default=None,
-                        help="Hub token with write access (default: $HF_TOKEN or the `hf auth login` token; "
-                             "prefer those: a command-line token is visible to other local users)")
+    settings.add_flag(parser, "HF_TOKEN", dest="token")
     parser.add_argument("--license", default=DEFAULT_LICENSE, help="license id for the card (default: %(default)s)")
     parser.add_argument("--validation-fraction", type=float, default=0.2,
                         help="share held out for validation when DIR has no validation/ (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of that hold-out (default: %(default)s)")
+    parser.add_argument("--num-shards", type=int, default=None,
+                        help="parquet files for the train split (default: about 500 MB each, rounded up to a power "
+                             "of two so that 1, 2, 4, 8 ... workers each stream whole shards)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Push and print the dataset URL; on failure print one line (never the token) and return 2."""
-    token = args.token or os.environ.get("HF_TOKEN") or None
+    token = settings.resolve(args.token, "HF_TOKEN")
     for noisy in ("httpx", "httpx2", "huggingface_hub"):  # one line per HTTP request at INFO
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         url = push_dataset(args.data, args.repo, private=args.private, token=token, license=args.license,
-                           validation_fraction=args.validation_fraction, seed=args.seed)
+                           validation_fraction=args.validation_fraction, seed=args.seed,
+                           num_shards=args.num_shards)
     except CleanMessyError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from cleanmessy.labels import LABELS
+from cleanmessy.model_files import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.jsonl"
 REJECTED = "rejected.jsonl"
 STAGING = ".tmp"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 
 
 def slugify(text: str, limit: int = 40) -> str:

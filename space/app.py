@@ -10,20 +10,23 @@ It runs unchanged as a Space (``app_file: space/app.py``; the Space holds ``spac
 from __future__ import annotations
 
 import logging
-import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-# `python space/app.py` puts space/ first on sys.path; the core package and `space.*` live one level up.
+# A Space runs `python space/app.py` (its app_file) without installing this project, so space/ is first
+# on sys.path; the core package and `space.*` live one level up.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from cleanmessy import Predictor, settings  # noqa: E402
+
+settings.export("GRADIO_ANALYTICS_ENABLED", "False", overwrite=False)
 # Gradio rebuilds a pandas summary of every past event after each request (4.7 ms at 400 events, 9.9 ms at
 # 10 000, on this 2-core box); it only feeds the /monitoring page, which we turn off.
-os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(10**9))
+settings.export("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(10**9), overwrite=False)
 
 import gradio as gr  # noqa: E402
 
-from cleanmessy import Predictor, settings  # noqa: E402
 from space.config import SpaceConfig, parse_args  # noqa: E402
 from space.examples import find_examples  # noqa: E402
 from space.service import SpaceService  # noqa: E402
@@ -44,70 +47,112 @@ def intro(threshold: float) -> str:
     )
 
 
+@dataclass
+class OnePhotoTab:
+    """The "One photo" tab's components."""
+
+    photo: gr.Image
+    verdict: gr.Markdown
+    meter: gr.Label
+    heatmap: gr.Image
+    right: gr.Button
+    wrong: gr.Button
+    thanks: gr.Markdown
+    last: gr.State
+
+
+@dataclass
+class SeveralPhotosTab:
+    """The "Several photos" tab's components."""
+
+    files: gr.File
+    check_all: gr.Button
+    gallery: gr.Gallery
+    table: gr.Markdown
+
+
+def one_photo_tab(examples: list[str]) -> OnePhotoTab:
+    """Lay out the upload, the verdict, the confidence meter, the heatmap and the feedback buttons."""
+    with gr.Row():
+        with gr.Column():
+            photo = gr.Image(
+                sources=["upload", "webcam", "clipboard"], type="filepath", label="Your room",
+                elem_id="photo", height=420,
+            )
+            if examples:
+                gr.Examples(examples=examples, inputs=photo, label="Examples from the training data",
+                            examples_per_page=12)
+        with gr.Column():
+            verdict = gr.Markdown(elem_id="verdict")
+            meter = gr.Label(num_top_classes=2, label="Confidence", elem_id="meter")
+            heatmap = gr.Image(label="Where the mess is", type="pil", format="jpeg", interactive=False,
+                               elem_id="heatmap", height=420)
+            with gr.Row():
+                right = gr.Button("👍 Right", interactive=False, elem_id="right")
+                wrong = gr.Button("👎 Wrong", interactive=False, elem_id="wrong")
+            thanks = gr.Markdown(elem_id="thanks")
+    return OnePhotoTab(photo, verdict, meter, heatmap, right, wrong, thanks, gr.State(None))
+
+
+def several_photos_tab() -> SeveralPhotosTab:
+    """Lay out the multi-file upload, its button, the captioned gallery and the summary table."""
+    files = gr.File(file_count="multiple", file_types=["image"], label="Photos", elem_id="files")
+    check_all = gr.Button("Check them all", variant="primary", elem_id="check-all")
+    gallery = gr.Gallery(label="Verdicts", columns=4, height=360, object_fit="contain", elem_id="gallery")
+    return SeveralPhotosTab(files, check_all, gallery, gr.Markdown(elem_id="table"))
+
+
+def wire_one_photo(tab: OnePhotoTab, service: SpaceService) -> None:
+    """A new photo gets its verdict and heatmap; 👍/👎 store it once, then the buttons switch off."""
+
+    def check(payload):
+        if not payload:
+            return "", None, None, None, gr.update(interactive=False), gr.update(interactive=False), ""
+        text, scores, overlay, state = service.check(payload)
+        enabled = gr.update(interactive=True)
+        return text, scores, overlay, state, enabled, enabled, ""
+
+    def feedback(model_was_right: bool):
+        def record(state):
+            message = service.record_feedback(state, model_was_right)
+            return message, gr.update(interactive=False), gr.update(interactive=False)
+        return record
+
+    buttons = [tab.thanks, tab.right, tab.wrong]
+    tab.photo.change(check, tab.photo, [tab.verdict, tab.meter, tab.heatmap, tab.last, tab.right, tab.wrong, tab.thanks],
+                     preprocess=False, api_name="check", api_visibility="undocumented")
+    tab.right.click(feedback(True), tab.last, buttons, api_name="feedback_right", api_visibility="undocumented")
+    tab.wrong.click(feedback(False), tab.last, buttons, api_name="feedback_wrong", api_visibility="undocumented")
+
+
+def add_api(service: SpaceService, config: SpaceConfig) -> None:
+    """The documented endpoints ``/predict`` and ``/predict_batch``."""
+
+    def predict(image: gr.FileData) -> dict:
+        """Classify one room photo: {"label": "clean"|"messy", "confidence": 0-1, "scores": {...}, "unsure": bool,
+        "not_a_room": bool} (label and scores are the clean/messy leaning even when not_a_room is true)."""
+        return service.predict(image)
+
+    def predict_batch(images: list[gr.FileData]) -> list[dict]:
+        """Classify several photos in shared passes: one dict per photo, in order, with "file", and "error" for a bad one."""
+        return service.predict_many(images)
+
+    gr.api(predict, api_name="predict", concurrency_limit=config.api_concurrency)
+    gr.api(predict_batch, api_name="predict_batch", concurrency_limit=config.concurrency)
+
+
 def build_demo(service: SpaceService, config: SpaceConfig, examples: list[str]) -> gr.Blocks:
     """The page (single photo, batch tab) and the API endpoints ``/predict`` and ``/predict_batch``."""
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(intro(service.predictor.unsure_below))
         with gr.Tab("One photo"):
-            with gr.Row():
-                with gr.Column():
-                    photo = gr.Image(
-                        sources=["upload", "webcam", "clipboard"], type="filepath", label="Your room",
-                        elem_id="photo", height=420,
-                    )
-                    if examples:
-                        gr.Examples(examples=examples, inputs=photo, label="Examples from the training data",
-                                    examples_per_page=12)
-                with gr.Column():
-                    verdict = gr.Markdown(elem_id="verdict")
-                    meter = gr.Label(num_top_classes=2, label="Confidence", elem_id="meter")
-                    heatmap = gr.Image(label="Where the mess is", type="pil", format="jpeg", interactive=False,
-                                       elem_id="heatmap", height=420)
-                    with gr.Row():
-                        right = gr.Button("👍 Right", interactive=False, elem_id="right")
-                        wrong = gr.Button("👎 Wrong", interactive=False, elem_id="wrong")
-                    thanks = gr.Markdown(elem_id="thanks")
-            last = gr.State(None)
-
+            one = one_photo_tab(examples)
         with gr.Tab("Several photos"):
-            files = gr.File(file_count="multiple", file_types=["image"], label="Photos", elem_id="files")
-            check_all = gr.Button("Check them all", variant="primary", elem_id="check-all")
-            gallery = gr.Gallery(label="Verdicts", columns=4, height=360, object_fit="contain", elem_id="gallery")
-            table = gr.Markdown(elem_id="table")
-
-        def check(payload):
-            if not payload:
-                return "", None, None, None, gr.update(interactive=False), gr.update(interactive=False), ""
-            text, scores, overlay, state = service.check(payload)
-            enabled = gr.update(interactive=True)
-            return text, scores, overlay, state, enabled, enabled, ""
-
-        def feedback(model_was_right: bool):
-            def record(state):
-                message = service.record_feedback(state, model_was_right)
-                return message, gr.update(interactive=False), gr.update(interactive=False)
-            return record
-
-        photo.change(check, photo, [verdict, meter, heatmap, last, right, wrong, thanks],
-                     preprocess=False, api_name="check", api_visibility="undocumented")
-        right.click(feedback(True), last, [thanks, right, wrong], api_name="feedback_right",
-                    api_visibility="undocumented")
-        wrong.click(feedback(False), last, [thanks, right, wrong], api_name="feedback_wrong",
-                    api_visibility="undocumented")
-        check_all.click(service.check_many, files, [gallery, table], preprocess=False, api_visibility="private")
-
-        def predict(image: gr.FileData) -> dict:
-            """Classify one room photo: {"label": "clean"|"messy", "confidence": 0-1, "scores": {...}, "unsure": bool,
-            "not_a_room": bool} (label and scores are the clean/messy leaning even when not_a_room is true)."""
-            return service.predict(image)
-
-        def predict_batch(images: list[gr.FileData]) -> list[dict]:
-            """Classify several photos in shared passes: one dict per photo, in order, with "file", and "error" for a bad one."""
-            return service.predict_many(images)
-
-        gr.api(predict, api_name="predict", concurrency_limit=config.api_concurrency)
-        gr.api(predict_batch, api_name="predict_batch", concurrency_limit=config.concurrency)
-
+            several = several_photos_tab()
+        wire_one_photo(one, service)
+        several.check_all.click(service.check_many, several.files, [several.gallery, several.table],
+                                preprocess=False, api_visibility="private")
+        add_api(service, config)
     demo.queue(default_concurrency_limit=config.concurrency, max_size=config.queue_size)
     return demo
 

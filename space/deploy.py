@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import ast
 import logging
-import os
 import re
 import shutil
 import sys
@@ -30,8 +29,10 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+from cleanmessy import settings
 from cleanmessy.errors import CleanMessyError
 from cleanmessy.hub import MissingImageProcessorError, hub_errors, repo_url
+from cleanmessy.model_files import PROCESSOR_FILE
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ def check_model(model_id: str, token: str | None) -> bool:
     with hub_errors(model_id, "model", action="serve", token=token):
         info = HfApi(token=token).model_info(model_id)
     files = {sibling.rfilename for sibling in info.siblings or []}
-    if "preprocessor_config.json" not in files:
+    if PROCESSOR_FILE not in files:
         raise MissingImageProcessorError(
             f"model repo {model_id} has no image processor (preprocessor_config.json), so the Space could not "
             "load it: push the model with `python -m training --push-to-hub`, which saves it beside the weights"
@@ -235,11 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True, help="Hub model repo the Space serves (user/name)")
     parser.add_argument("--private", action="store_true", help="create the Space private (ignored if it exists)")
     parser.add_argument("--title", default="Clean or Messy", help="Space title (default: %(default)s)")
-    parser.add_argument("--token", default=None,
-                        help="Hub token with write access (default: $HF_TOKEN or the `hf auth login` token)")
+    settings.add_flag(parser, "HF_TOKEN", dest="token")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    token = args.token or os.environ.get("HF_TOKEN") or None
+    token = settings.resolve(args.token, "HF_TOKEN")
     try:
         url = deploy_space(args.repo, args.model, private=args.private, token=token, title=args.title)
     except CleanMessyError as error:

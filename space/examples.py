@@ -20,10 +20,10 @@ import tempfile
 from pathlib import Path
 
 from cleanmessy.labels import LABELS
+from cleanmessy.model_files import IMAGE_SUFFIXES
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 CACHE = Path(tempfile.gettempdir()) / "cleanmessy-examples"
 
 

@@ -20,6 +20,7 @@ from cleanmessy.errors import CleanMessyError
 from cleanmessy.explain import explain
 from cleanmessy.feedback import FeedbackStore
 from cleanmessy.images import load_image
+from cleanmessy.intake import classify_decoded, decode_photos
 from cleanmessy.labels import LABELS
 from cleanmessy.verdict import Verdict
 from space.batcher import Batcher
@@ -95,7 +96,15 @@ class SpaceService:
         """Decode and check one uploaded photo with the core's intake."""
         path = upload_path(payload)
         with user_errors():
-            return load_image(path, size_hint=getattr(self.predictor.preprocess, "size_hint", None))
+            return self.predictor.decode(path)
+
+    def _decode(self, payload: Any) -> Image.Image | CleanMessyError:
+        """One upload decoded, or the reason it cannot be used (its message already user-facing)."""
+        try:
+            path = upload_path(payload)
+        except gr.Error as error:
+            return CleanMessyError(html.unescape(error.message))
+        return decode_photos(self.predictor, [path])[0]
 
     # --- API -------------------------------------------------------------------------------
 
@@ -113,21 +122,19 @@ class SpaceService:
         """Decode each photo on its own (a bad one is reported, not fatal), then classify the rest together."""
         if not payloads:
             raise gr.Error("No photos received: upload one or more image files.", print_exception=False)
-        answers: list[tuple[dict, Image.Image | None]] = []
-        for payload in payloads:
-            name = display_name(payload)
-            try:
-                answers.append(({"file": name}, self.load(payload)))
-            except gr.Error as error:
-                answers.append(({"file": name, "error": html.unescape(error.message)}, None))
-        good = [(result, image) for result, image in answers if image is not None]
-        if not good:
-            problems = "; ".join(f"{result['file']}: {result['error']}" for result, _ in answers)
+        decoded = [self._decode(payload) for payload in payloads]
+        if not any(isinstance(item, Image.Image) for item in decoded):
+            problems = "; ".join(f"{display_name(payload)}: {error}" for payload, error in zip(payloads, decoded))
             raise gr.Error(html.escape(problems), print_exception=False)
         with user_errors():
-            verdicts = self.batcher.predict([image for _, image in good])
-        for (result, _), verdict in zip(good, verdicts):
-            result.update(verdict.to_dict())
+            results = classify_decoded(decoded, self.batcher.predict)
+        answers: list[tuple[dict, Image.Image | None]] = []
+        for payload, item, result in zip(payloads, decoded, results):
+            answer = {"file": display_name(payload)}
+            if isinstance(result, Verdict):
+                answers.append(({**answer, **result.to_dict()}, item))
+            else:
+                answers.append(({**answer, "error": str(result)}, None))
         return answers
 
     # --- UI --------------------------------------------------------------------------------

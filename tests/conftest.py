@@ -6,12 +6,10 @@ The environment below keeps every test on this machine: no request may leave 127
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 _TMP_HOME = tempfile.mkdtemp(prefix="cleanmessy-tests-")
 os.environ.update(
@@ -47,6 +45,26 @@ SHARED_ROOMS = ROOT.parent / "shared" / "data" / "rooms"
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised, tiny clean/messy Dinov2 classifier saved with its image processor."""
     return save_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def exported_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A trained tiny model with ``onnx/model.onnx`` and ``onnx/model_quantized.onnx``, built once per session.
+
+    Shared by several test modules: copy it before changing anything in it.
+    """
+    from tests.onnx_helpers import export_tiny_model  # torch: imported only by the tests that need it
+
+    return export_tiny_model(tmp_path_factory.mktemp("onnx-model"))
+
+
+@pytest.fixture
+def fake():
+    """A fake Telegram Bot API server on 127.0.0.1 (``fake.url``, ``fake.update(...)``, ``fake.texts(chat)``)."""
+    from tests.fakes.telegram import FakeTelegram  # aiohttp: imported only by the bot's tests
+
+    with FakeTelegram() as server:
+        yield server
 
 
 @pytest.fixture

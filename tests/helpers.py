@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,13 @@ from PIL import Image, ImageDraw
 from cleanmessy.labels import ID2LABEL, LABEL2ID
 
 ROOT_DIR = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def make_room_image(messy: bool = False, size: tuple[int, int] = (96, 80), seed: int = 0) -> Image.Image:

@@ -7,10 +7,6 @@ which makes "int8 gives the same label as PyTorch" a meaningful, stable assertio
 
 from __future__ import annotations
 
-import atexit
-import functools
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -47,16 +43,13 @@ def save_trained_tiny_model(directory: Path, steps: int = 30) -> Path:
     return directory
 
 
-@functools.lru_cache(maxsize=1)
-def exported_tiny_model() -> Path:
-    """A trained tiny model with ``onnx/model.onnx`` and ``onnx/model_quantized.onnx``, built once per session.
+def export_tiny_model(directory: Path) -> Path:
+    """Save a trained tiny model with ``onnx/model.onnx`` and ``onnx/model_quantized.onnx`` into ``directory``.
 
-    Shared by several test modules: copy it before changing anything in it.
+    The ``exported_model_dir`` fixture (tests/conftest.py) builds it once per session.
     """
     from training.export import export_model
 
-    directory = Path(tempfile.mkdtemp(prefix="cleanmessy-onnx-"))
-    atexit.register(shutil.rmtree, directory, ignore_errors=True)
     save_trained_tiny_model(directory)
     images, labels = room_set(10)
     export_model(directory, images, labels)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 import struct
 import zlib
 from contextlib import contextmanager
@@ -14,13 +13,7 @@ from typing import Iterator
 import numpy as np
 from PIL import Image
 
-from tests.helpers import make_room_image
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.helpers import free_port, make_room_image
 
 
 @contextmanager

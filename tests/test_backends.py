@@ -14,12 +14,12 @@ import torch
 from cleanmessy.backends import EagerBackend, OnnxBackend, softmax
 from cleanmessy.errors import ModelLoadError
 from cleanmessy.predictor import Predictor
-from tests.onnx_helpers import exported_tiny_model, room_set
+from tests.onnx_helpers import room_set
 
 
 @pytest.fixture
-def model_dir() -> Path:
-    return exported_tiny_model()
+def model_dir(exported_model_dir: Path) -> Path:
+    return exported_model_dir
 
 
 def _copy_without(source: Path, target: Path, *names: str) -> Path:

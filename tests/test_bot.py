@@ -35,12 +35,6 @@ def predictor(tiny_model_dir: Path) -> Predictor:
     return Predictor.load(tiny_model_dir, threads=1)
 
 
-@pytest.fixture
-def fake():
-    with FakeTelegram() as server:
-        yield server
-
-
 def make_config(fake: FakeTelegram, tmp_path: Path, **overrides) -> BotConfig:
     values = dict(
         token=fake.token, api_url=fake.url, model_id="tiny", feedback_dir=tmp_path / "feedback",

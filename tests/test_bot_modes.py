@@ -17,22 +17,11 @@ import pytest
 
 from bot import texts
 from tests.fakes.telegram import FakeTelegram, encode_image
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "s3cret-for-tests_only"
 SHUTDOWN_BOUND = 2.0  # seconds from SIGINT/SIGTERM to exit; a behaviour bound, measured generously
-
-
-@pytest.fixture
-def fake():
-    with FakeTelegram() as server:
-        yield server
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def bot_env(fake: FakeTelegram, model_dir: Path, tmp_path: Path) -> dict[str, str]:
@@ -160,8 +149,8 @@ def test_serverless_handles_one_update_per_call_and_stays_warm(fake, tiny_model_
         update = fake.update(message=fake.photo_message(photo))
         assert serverless.handle(headers, json.dumps(update)) == (200, "ok")
         (reply,) = fake.texts(42)  # already sent when handle() returned: processed to completion
-        services = serverless._runtime.application.bot_data["services"]
-        assert reply == texts.verdict_text([services.predictor.predict(photo)], services.unsure_below)
+        service = serverless._runtime.application.bot_data["service"]
+        assert reply == texts.verdict_text([service.predictor.predict(photo)], service.unsure_below)
 
         event = {"headers": headers, "body": json.dumps(fake.update(message=fake.text_message("/start")))}
         assert serverless.lambda_handler(event)["statusCode"] == 200

@@ -12,16 +12,16 @@ import onnxruntime as ort
 import pytest
 
 from tests.helpers import write_image_folder
-from tests.onnx_helpers import exported_tiny_model, room_set
+from tests.onnx_helpers import room_set
 from training import export
 from training.export import ExportError, Parity, ParityError, check_parity, export_model
 
 
 @pytest.fixture
-def model_copy(tmp_path: Path) -> Path:
+def model_copy(tmp_path: Path, exported_model_dir: Path) -> Path:
     """A private copy of the exported tiny model, without its onnx/ folder."""
     target = tmp_path / "model"
-    shutil.copytree(exported_tiny_model(), target, ignore=shutil.ignore_patterns("onnx"))
+    shutil.copytree(exported_model_dir, target, ignore=shutil.ignore_patterns("onnx"))
     return target
 
 
@@ -46,8 +46,8 @@ def test_export_writes_transformers_js_layout_and_passes_parity(model_copy: Path
 
 
 @pytest.mark.parametrize("name", ["model.onnx", "model_quantized.onnx"])
-def test_graph_contract_pixel_values_to_logits_with_dynamic_batch(name: str) -> None:
-    path = exported_tiny_model() / "onnx" / name
+def test_graph_contract_pixel_values_to_logits_with_dynamic_batch(name: str, exported_model_dir: Path) -> None:
+    path = exported_model_dir / "onnx" / name
     graph = onnx.load(str(path)).graph
     assert [i.name for i in graph.input] == ["pixel_values"]
     assert [o.name for o in graph.output] == ["logits"]
@@ -59,13 +59,13 @@ def test_graph_contract_pixel_values_to_logits_with_dynamic_batch(name: str) -> 
         assert logits.shape == (batch, 2)
 
 
-def test_position_embeddings_are_baked_in_not_resized_per_call() -> None:
-    ops = {node.op_type for node in onnx.load(str(exported_tiny_model() / "onnx" / "model.onnx")).graph.node}
+def test_position_embeddings_are_baked_in_not_resized_per_call(exported_model_dir: Path) -> None:
+    ops = {node.op_type for node in onnx.load(str(exported_model_dir / "onnx" / "model.onnx")).graph.node}
     assert "Resize" not in ops
 
 
-def test_int8_graph_is_quantized() -> None:
-    ops = {node.op_type for node in onnx.load(str(exported_tiny_model() / "onnx" / "model_quantized.onnx")).graph.node}
+def test_int8_graph_is_quantized(exported_model_dir: Path) -> None:
+    ops = {node.op_type for node in onnx.load(str(exported_model_dir / "onnx" / "model_quantized.onnx")).graph.node}
     assert ops & {"MatMulInteger", "DynamicQuantizeLinear", "QLinearMatMul", "DequantizeLinear"}
 
 
@@ -138,12 +138,12 @@ def test_cli_reports_a_missing_model_in_one_line(tmp_path: Path, capsys) -> None
     assert capsys.readouterr().err.startswith("error: ")
 
 
-def test_model_dir_with_onnx_still_loads_with_stock_pipeline() -> None:
+def test_model_dir_with_onnx_still_loads_with_stock_pipeline(exported_model_dir: Path) -> None:
     from transformers import pipeline
 
     from cleanmessy.predictor import Predictor
 
-    model_dir = str(exported_tiny_model())
+    model_dir = str(exported_model_dir)
     images, _ = room_set(4, seed=700)
     classify = pipeline("image-classification", model=model_dir)
     predictions = [result[0]["label"] for result in classify(images)]

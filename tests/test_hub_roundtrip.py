@@ -11,7 +11,6 @@ import ast
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from huggingface_hub import snapshot_download
 from scraper.__main__ import main as scraper_main
 from space.deploy import main as deploy_main
 from space.deploy import normalise, root_pins
-from tests.helpers import ROOT_DIR, make_room_image, write_image_folder
+from tests.helpers import ROOT_DIR, free_port, make_room_image, write_image_folder
 from tests.hub_helpers import missing_local_modules, top_level_imports
 from training.cli import main as training_main
 from training.publish import push_model
@@ -69,12 +68,6 @@ def test_readme_snippet_runs_verbatim_after_a_push(hub, tiny_model_dir, tmp_path
     assert len(code_lines) == 3 and 'pipeline("image-classification", model=' in snippet
     push_model(tiny_model_dir, snippet_model_id(snippet))
     assert_two_class_prediction(run_snippet(snippet, hub.url, tmp_path / "user"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def serve_space_app(checkout: Path, env: dict[str, str], log: Path, timeout: float = 180) -> str:

@@ -15,7 +15,6 @@ from cleanmessy.errors import ModelLoadError
 from cleanmessy.model_files import ProcessorConfig, read_image_processor, read_labels
 from cleanmessy.preprocess import Preprocessor
 from tests.helpers import ROOT_DIR, make_room_image, tiny_image_processor
-from tests.onnx_helpers import exported_tiny_model
 
 ONNX_ONLY_CHILD = """
 import sys
@@ -40,20 +39,20 @@ def _saved(processor, directory: Path) -> Path:
     return directory
 
 
-def test_onnx_serving_never_imports_torch_or_transformers() -> None:
-    model_dir = exported_tiny_model()
+def test_onnx_serving_never_imports_torch_or_transformers(exported_model_dir: Path) -> None:
+    model_dir = exported_model_dir
     env = {**os.environ, "PYTHONPATH": str(ROOT_DIR), "HF_HUB_OFFLINE": "1", "PREDICTOR_BACKEND": "auto"}
     result = subprocess.run([sys.executable, "-c", ONNX_ONLY_CHILD, str(model_dir)], env=env,
                             capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.strip() == "onnx-int8 ['messy', 'clean'] []", result.stderr
 
 
-def test_the_pytorch_model_loads_on_first_use_and_agrees() -> None:
+def test_the_pytorch_model_loads_on_first_use_and_agrees(exported_model_dir: Path) -> None:
     import torch
 
     from cleanmessy.predictor import Predictor
 
-    predictor = Predictor.load(exported_tiny_model(), backend="onnx-fp32", threads=1)
+    predictor = Predictor.load(exported_model_dir, backend="onnx-fp32", threads=1)
     assert predictor._model is None
     images = [make_room_image(messy=True, seed=5), make_room_image(seed=6)]
     onnx = predictor.probabilities(images)
@@ -100,3 +99,19 @@ def test_labels_are_read_from_config_json(tiny_model_dir: Path, tmp_path: Path) 
     (dogs / "config.json").write_text("{not json")
     with pytest.raises(ModelLoadError, match="config.json of .* is not valid JSON"):
         read_labels(str(dogs))
+
+
+def test_one_module_knows_the_model_folder(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from cleanmessy.model_files import NotAModelError, check_model_dir, geometry, is_hub_id
+
+    assert is_hub_id("user/clean-or-messy")
+    assert not any(is_hub_id(text) for text in ("models", "./user/model", "/abs/dir", "a/b/c", str(tiny_model_dir)))
+    assert check_model_dir(tiny_model_dir) == tiny_model_dir
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(NotAModelError, match=r"has no \*\.safetensors weights: it is not a saved model directory: "
+                                             r"train first"):
+        check_model_dir(tmp_path, advice="train first")
+    shape = geometry(read_image_processor(str(tiny_model_dir)))
+    assert shape.input_size == shape.crop and shape.resize[0] == "shortest_edge"
+    left, top, right, bottom = shape.view_box((200, 100))  # landscape: the centre crop keeps the middle
+    assert left == pytest.approx(200 - right) and top == pytest.approx(100 - bottom) and left > top

@@ -14,8 +14,8 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from tests.helpers import ROOT_DIR, write_image_folder
-from tests.space_helpers import free_port, running_space, upload_files
+from tests.helpers import ROOT_DIR, free_port, write_image_folder
+from tests.space_helpers import running_space, upload_files
 
 MAX_FILE_BYTES = 400_000  # small, so the "too large" file is small too
 

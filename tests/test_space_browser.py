@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def browser():
-    """Chromium with the scraper's DESIGN.md flags (resolver rule included) and network logging on."""
+    """Chromium with the scraper's flags (docs/testing.md) (resolver rule included) and network logging on."""
     os.environ["SE_OFFLINE"] = "true"
     workdir = Path(tempfile.mkdtemp(prefix="space-chromium-"))
     options = webdriver.ChromeOptions()

@@ -8,6 +8,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from cleanmessy import settings
+from cleanmessy.model_files import is_hub_id
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "hub_card.md"
 LICENSE = "apache-2.0"
@@ -20,7 +21,7 @@ def _hardware() -> str:
 
 
 def _base_model_url(base_model: str) -> str:
-    return f"https://huggingface.co/{base_model}" if base_model.count("/") == 1 else "#training"
+    return f"https://huggingface.co/{base_model}" if is_hub_id(base_model) else "#training"
 
 
 def build_card_data(
@@ -46,7 +47,7 @@ def build_card_data(
     ]
     return ModelCardData(
         model_name=model_name,
-        base_model=base_model if base_model.count("/") == 1 else None,
+        base_model=base_model if is_hub_id(base_model) else None,
         datasets=[dataset_id] if dataset_id else None,
         license=LICENSE,
         library_name="transformers",

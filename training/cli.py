@@ -15,13 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import shutil
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cleanmessy.errors import CleanMessyError
+from cleanmessy.model_files import ONNX_DIR, is_hub_id
 
 DEFAULT_OUTPUT = Path("models/clean-or-messy")
 
@@ -61,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "base, 16 for ViT): fewer tokens, faster serving, maybe less accurate. Default: "
                              "154 for the packaged base (cross-validated: as accurate as 224), else the base "
                              "image processor's crop (224)")
+    parser.add_argument("--streaming", action="store_true",
+                        help="stream the train split of a Hub dataset instead of downloading it (for data larger "
+                             "than memory or disk); each process of a multi-process run reads its own shards")
+    parser.add_argument("--steps", type=positive(int), default=None,
+                        help="optimiser steps with --streaming (default: epochs × the dataset's recorded size / "
+                             "(batch size × processes))")
     parser.add_argument("--validation-fraction", type=float, default=0.2,
                         help="share held out for validation when the data has no validation split")
     parser.add_argument("--not-rooms", metavar="DIR", default=None,
@@ -87,7 +95,7 @@ def save_model(model, processor, output: Path) -> None:
     weights, and servers would prefer it to the new ones.
     """
     output.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(output / "onnx", ignore_errors=True)
+    shutil.rmtree(output / ONNX_DIR, ignore_errors=True)
     model.save_pretrained(output)
     processor.save_pretrained(output)
     shutil.rmtree(output / "checkpoints", ignore_errors=True)
@@ -102,64 +110,135 @@ def check_base_resolution(base: str, resolution: int) -> None:
     check_resolution(AutoConfig.from_pretrained(base), resolution)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Train, evaluate, write the card, export and push; print where everything is."""
-    from training.card import render_card
-    from training.data import load_training_data
-    from training.evaluate import evaluate_model, summary
-    from training.finetune import Hyperparameters, finetune
-    from training.packaged_base import default_resolution, resolve_base
-    from training.resolution import describe as describe_resolution
+@dataclass
+class Trained:
+    """A fine-tuned model saved in ``output``, with what its card needs."""
 
+    model: object
+    processor: object
+    metrics: dict
+    seconds: float
+    resolution: str
+
+
+def plan(args: argparse.Namespace):
+    """``(base id or dir, its description, hyperparameters)``, every check done before any data is read."""
+    from training.finetune import Hyperparameters
+    from training.packaged_base import default_resolution, resolve_base
+
+    if args.steps and not args.streaming:
+        raise CleanMessyError("--steps goes with --streaming; without it, training runs for --epochs")
     if not 0 < args.validation_fraction < 1:
         raise CleanMessyError(f"--validation-fraction must be between 0 and 1, got {args.validation_fraction}")
     base, base_description = resolve_base(args.base)
     print(f"==> base model: {base_description}", flush=True)
-    wanted_resolution = args.resolution or default_resolution(args.base)
-    if wanted_resolution is not None:
-        check_base_resolution(base, wanted_resolution)
-    splits = load_training_data(args.data, args.validation_fraction, args.seed)
-    print(f"==> data: {args.data}: {len(splits['train'])} train, {len(splits['validation'])} validation images",
-          flush=True)
+    resolution = args.resolution or default_resolution(args.base)
+    if resolution is not None:
+        check_base_resolution(base, resolution)
     params = Hyperparameters(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed,
-                             resolution=wanted_resolution)
+                             resolution=resolution)
+    return base, base_description, params
+
+
+def load_data(args: argparse.Namespace):
+    """``(train and validation splits of --data, train size)``; with ``--streaming`` the train split is a stream."""
+    from training.data import example_count, load_streaming_data, load_training_data
+
+    if args.streaming:
+        splits = load_streaming_data(args.data)
+    else:
+        splits = load_training_data(args.data, args.validation_fraction, args.seed)
+    train_size = example_count(splits["train"], args.data)
+    streamed = " (streamed)" if args.streaming else ""
+    print(f"==> data: {args.data}: {train_size} train{streamed}, {len(splits['validation'])} validation images",
+          flush=True)
+    return splits, train_size
+
+
+def streaming_steps(args: argparse.Namespace, train_size: int) -> int:
+    """Optimiser steps of a streamed run: ``--steps``, else epochs × photos ÷ (batch size × processes)."""
+    from training.distributed import world_size
+
+    return args.steps or max(1, math.ceil(train_size * args.epochs / (args.batch_size * world_size())))
+
+
+def train(splits, base: str, output: Path, params) -> Trained | None:
+    """Fine-tune, save into ``output`` and evaluate on the validation split (``output/eval/``).
+
+    In a multi-process run (torchrun) every process trains, and only the main one saves and
+    evaluates; the others get ``None``.
+    """
+    from training.distributed import is_main_process
+    from training.evaluate import evaluate_model, summary
+    from training.finetune import finetune
+    from training.resolution import describe as describe_resolution
+
     started = time.perf_counter()
-    model, processor, history = finetune(splits, base, args.output, params)
-    train_seconds = time.perf_counter() - started
+    model, processor, history = finetune(splits, base, output, params)
+    seconds = time.perf_counter() - started
+    if not is_main_process():
+        return None
     resolution = describe_resolution(processor, model.config)
     print(f"==> input resolution: {resolution}", flush=True)
-    save_model(model, processor, args.output)
-    metrics = evaluate_model(args.output, splits["validation"], history)
-    print(f"==> {summary(metrics)} (trained in {train_seconds:.0f} s)", flush=True)
+    save_model(model, processor, output)
+    metrics = evaluate_model(output, splits["validation"], history)
+    print(f"==> {summary(metrics)} (trained in {seconds:.0f} s)", flush=True)
+    return Trained(model, processor, metrics, seconds, resolution)
+
+
+def build_gate(args: argparse.Namespace, trained: Trained, splits) -> str:
+    """Build the "not a room" gate into ``args.output`` (before the export, which carries it); return the card's note."""
     from training.gate import build_for_training
 
-    gate_report = build_for_training(model, processor, splits, args.not_rooms, args.output, args.seed)
-    print(f"==> {gate_report.summary()}", flush=True)
+    report = build_for_training(trained.model, trained.processor, splits, args.not_rooms, args.output, args.seed)
+    print(f"==> {report.summary()}", flush=True)
+    return report.card_note()
 
-    onnx_note = None
-    if args.export_onnx:
-        from training.export import export_model, load_parity_set
 
-        report = export_model(args.output, *load_parity_set(splits["validation"]))
-        (args.output / "eval" / "export.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-        onnx_note = report.card_note()
-        print(f"==> ONNX: {report.summary()}", flush=True)
+def export_onnx(output: Path, validation) -> str:
+    """Export and parity-check the ONNX models (``output/eval/export.json``); return the card's note."""
+    from training.export import export_model, load_parity_set
+
+    report = export_model(output, *load_parity_set(validation))
+    (output / "eval" / "export.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    print(f"==> ONNX: {report.summary()}", flush=True)
+    return report.card_note()
+
+
+def write_card(args: argparse.Namespace, trained: Trained, base: str, base_description: str, params,
+               train_size: int, onnx_note: str | None, gate_note: str | None = None) -> Path:
+    """The model card ``output/README.md``, every number from the evaluation."""
+    from training.card import render_card
 
     dataset_id, dataset_name = dataset_identity(args.data)
-    card = render_card(
+    return render_card(
         output_dir=args.output,
         repo_id=args.push_to_hub or args.output.name,
-        base_model=base if base.count("/") == 1 and not Path(base).exists() else base_description,
-        architecture=type(model).__name__,
+        base_model=base if is_hub_id(base) else base_description,
+        architecture=type(trained.model).__name__,
         dataset_id=dataset_id,
         dataset_name=dataset_name,
-        metrics=metrics,
-        train_size=len(splits["train"]),
-        hyperparameters={**asdict(params), "resolution": resolution, "base": base_description},
-        train_seconds=train_seconds,
+        metrics=trained.metrics,
+        train_size=train_size,
+        hyperparameters={**asdict(params), "resolution": trained.resolution, "base": base_description},
+        train_seconds=trained.seconds,
         onnx_note=onnx_note,
-        not_a_room_note=gate_report.card_note(),
+        not_a_room_note=gate_note,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, evaluate, write the card, export and push; print where everything is."""
+    base, base_description, params = plan(args)
+    splits, train_size = load_data(args)
+    if args.streaming:
+        params.max_steps = streaming_steps(args, train_size)
+    trained = train(splits, base, args.output, params)
+    if trained is None:  # not the main process of a multi-process run: rank 0 publishes
+        return 0
+    gate_note = build_gate(args, trained, splits)
+    onnx_note = export_onnx(args.output, splits["validation"]) if args.export_onnx else None
+    card = write_card(args, trained, base, base_description, params, train_size, onnx_note, gate_note)
     print(f"==> model: {args.output.resolve()}")
     print(f"==> card:  {card.resolve()}")
     print(f"==> plots: {(args.output / 'eval').resolve()}/*.png")
@@ -183,3 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: nothing was pushed; the output directory may hold a partial model", file=sys.stderr)
         return 130
+    finally:
+        from training.distributed import wait_for_everyone
+
+        wait_for_everyone()  # the other processes of a torchrun wait here until rank 0 has published

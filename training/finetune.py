@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from datasets import DatasetDict
+from datasets import DatasetDict, IterableDataset
 from transformers import (
     AutoImageProcessor,
     AutoModelForImageClassification,
@@ -38,6 +38,7 @@ class Hyperparameters:
     warmup_ratio: float = 0.1
     seed: int = 0
     resolution: int | None = None  # input side in px; None keeps the base image processor's (224 px today)
+    max_steps: int | None = None  # optimiser steps for a streamed train split, which has no length
 
 
 def load_base(base: str, resolution: int | None = None):
@@ -95,12 +96,22 @@ def finetune(
     set_seed(params.seed)
     model, processor = load_base(base, params.resolution)
     preprocess = Preprocessor(processor)
-    train = splits["train"].with_transform(make_transform(preprocess, train=True))
+    streaming = isinstance(splits["train"], IterableDataset)
+    if streaming:  # decoded and augmented on the fly, batch by batch, as the stream arrives
+        if not params.max_steps:
+            raise ValueError("a streamed train split needs Hyperparameters.max_steps")
+        train = splits["train"].map(make_transform(preprocess, train=True), batched=True,
+                                    batch_size=params.batch_size, remove_columns=["image", "label"])
+        steps_per_epoch = max(1, int(params.max_steps // params.epochs))
+    else:
+        train = splits["train"].with_transform(make_transform(preprocess, train=True))
+        steps_per_epoch = max(1, -(-len(train) // params.batch_size))
     validation = splits["validation"].with_transform(make_transform(preprocess, train=False))
-    steps_per_epoch = max(1, -(-len(train) // params.batch_size))
     arguments = TrainingArguments(
         output_dir=str(output_dir / "checkpoints"),
         num_train_epochs=params.epochs,
+        max_steps=params.max_steps if streaming else -1,
+        accelerator_config={"dispatch_batches": False},  # each process streams its own shards
         learning_rate=params.learning_rate,
         per_device_train_batch_size=params.batch_size,
         per_device_eval_batch_size=params.batch_size * 2,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cleanmessy import settings
 from cleanmessy.labels import ID2LABEL, LABEL2ID
 
 logger = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ def verify_against_onnx(model_dir: Path, onnx_path: Path | None = None) -> float
 
 def cache_root() -> Path:
     """``$CLEANMESSY_CACHE``, or ``~/.cache/clean-or-messy``."""
-    return Path(os.environ.get("CLEANMESSY_CACHE") or Path.home() / ".cache" / "clean-or-messy").expanduser()
+    return settings.cache_dir()
 
 
 def packaged_base_dir(cache_dir: Path | None = None) -> Path:
@@ -186,8 +186,7 @@ def packaged_base_dir(cache_dir: Path | None = None) -> Path:
 
 def default_base() -> str:
     """The packaged base when ``HF_HUB_OFFLINE`` is truthy, else ``google/vit-base-patch16-224-in21k``."""
-    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-    return PACKAGED_BASE if offline else HUB_BASE
+    return PACKAGED_BASE if settings.hub_offline() else HUB_BASE
 
 
 def default_resolution(base: str | None) -> int | None:

@@ -16,19 +16,19 @@ import json
 import logging
 from pathlib import Path
 
-from cleanmessy.errors import ModelLoadError
 from cleanmessy.hub import check_image_processor, hub_errors, repo_url
+from cleanmessy.model_files import CONFIG_FILE, ONNX_DIR, PROCESSOR_FILE, WEIGHTS_PATTERN, check_model_dir
 
 log = logging.getLogger(__name__)
 
 MODEL_FILES = [
-    "config.json",
-    "preprocessor_config.json",
-    "*.safetensors",
+    CONFIG_FILE,
+    PROCESSOR_FILE,
+    WEIGHTS_PATTERN,
     "model.safetensors.index.json",
     "README.md",
     "eval/*",
-    "onnx/*",
+    f"{ONNX_DIR}/*",
 ]
 
 
@@ -41,17 +41,6 @@ def _commit_message(model_dir: Path) -> str:
             f"on {metrics['num_examples']} validation images")
 
 
-def check_model_dir(model_dir: Path) -> None:
-    """Raise a one-line error unless ``model_dir`` has a config, weights and an image processor."""
-    if not (model_dir / "config.json").is_file():
-        raise ModelLoadError(f"{model_dir} has no config.json: train first with `python -m training --output {model_dir}`")
-    if not any(model_dir.glob("*.safetensors")):
-        raise ModelLoadError(f"{model_dir} has no *.safetensors weights: it is not a saved model directory")
-    check_image_processor(model_dir, str(model_dir))
-    if not (model_dir / "README.md").is_file():
-        log.warning("%s has no README.md: the repo will have no model card", model_dir)
-
-
 def push_model(model_dir: Path, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
     """Create ``repo_id`` if needed and upload the model directory to it; return the repo URL.
 
@@ -61,7 +50,11 @@ def push_model(model_dir: Path, repo_id: str, *, private: bool = False, token: s
     from huggingface_hub import HfApi
 
     model_dir = Path(model_dir)
-    check_model_dir(model_dir)
+    check_model_dir(model_dir, need=(CONFIG_FILE, WEIGHTS_PATTERN),
+                    advice=f"train first with `python -m training --output {model_dir}`")
+    check_image_processor(model_dir, str(model_dir))
+    if not (model_dir / "README.md").is_file():
+        log.warning("%s has no README.md: the repo will have no model card", model_dir)
     api = HfApi(token=token)
     with hub_errors(repo_id, "model", action="push to", token=token):
         api.create_repo(repo_id, private=private, exist_ok=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from cleanmessy.errors import CleanMessyError
+from cleanmessy.model_files import geometry, size_entries
 
 INTERPOLATING = frozenset({"dinov2", "dinov2_with_registers"})
 """Model types that resize their position embeddings to the input on every forward pass."""
@@ -51,19 +52,13 @@ def check_resolution(config, resolution: int) -> None:
                               f"{patch}: try {lower} or {lower + patch}")
 
 
-def _entries(size) -> dict[str, int]:
-    """A processor's ``size``/``crop_size`` (dict or ``SizeDict``) as a plain dict of its set entries."""
-    return {key: int(value) for key, value in dict(size or {}).items() if value}
-
-
 def input_size(processor) -> tuple[int, int]:
     """``(height, width)`` of the inputs ``processor`` makes: its centre crop, else its fixed resize."""
-    crop = getattr(processor, "do_center_crop", False)
-    box = _entries(processor.crop_size if crop else processor.size)
-    if not {"height", "width"} <= box.keys():
+    shape = geometry(processor)
+    if shape is None or shape.input_size is None:
         raise ResolutionError("--resolution needs an image processor with a centre crop or a fixed height and "
-                              f"width; this one has size {_entries(processor.size)} and no crop")
-    return box["height"], box["width"]
+                              f"width; this one has size {size_entries(processor.size)} and no crop")
+    return shape.input_size
 
 
 def processor_at(processor, resolution: int):
@@ -76,7 +71,7 @@ def processor_at(processor, resolution: int):
     height, width = input_size(processor)
     if height != width:
         raise ResolutionError(f"--resolution makes square inputs; this image processor makes {height}×{width}")
-    changes = {"size": {key: round(resolution * value / height) for key, value in _entries(processor.size).items()}}
+    changes = {"size": {key: round(resolution * value / height) for key, value in size_entries(processor.size).items()}}
     if getattr(processor, "do_center_crop", False):
         changes["crop_size"] = {"height": resolution, "width": resolution}
     return type(processor).from_dict(processor.to_dict(), **changes)
@@ -114,7 +109,7 @@ def describe(processor, config) -> str:
     try:
         height, width = input_size(processor)
     except ResolutionError:
-        return f"varies: resized to {_entries(processor.size)}, not cropped"
+        return f"varies: resized to {size_entries(processor.size)}, not cropped"
     if getattr(config, "patch_size", None) is None:
         return f"{height} × {width} px"
     patch = patch_size(config)

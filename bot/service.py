@@ -12,10 +12,12 @@ from functools import cached_property
 from telegram.ext import CallbackContext
 
 from bot.config import BotConfig
-from bot.limits import AlbumCollector, RateLimiter
+from bot.albums import AlbumCollector
+from bot.limits import RateLimiter
 from cleanmessy.errors import ImageError
 from cleanmessy.feedback import FeedbackStore
 from cleanmessy.images import load_image
+from cleanmessy.intake import classify_photos
 from cleanmessy.model_info import ModelInfo, read_model_info
 from cleanmessy.verdict import Verdict
 
@@ -33,8 +35,8 @@ class PhotoRef:
     verdict: Verdict
 
 
-class Services:
-    """One bot's shared state. Stored in ``application.bot_data["services"]``."""
+class BotService:
+    """One bot's shared state: the model and what the handlers share. Stored in ``application.bot_data["service"]``."""
 
     def __init__(self, config: BotConfig, predictor) -> None:
         self.config = config
@@ -59,23 +61,9 @@ class Services:
         async with self._slots:
             return await asyncio.to_thread(function, *args)
 
-    def _load(self, data: bytes):
-        """Decode exactly as ``predictor.predict`` would (same JPEG draft size), within the bot's byte limit."""
-        size_hint = getattr(self.predictor.preprocess, "size_hint", None)
-        return load_image(data, max_bytes=self.config.max_bytes, size_hint=size_hint)
-
     def _classify(self, payloads: list[bytes]) -> list[Verdict | ImageError]:
         started = time.perf_counter()
-        results: list[Verdict | ImageError | None] = [None] * len(payloads)
-        images, positions = [], []
-        for position, data in enumerate(payloads):
-            try:
-                images.append(self._load(data))
-                positions.append(position)
-            except ImageError as error:
-                results[position] = error
-        for position, verdict in zip(positions, self.predictor.predict_batch(images)):
-            results[position] = verdict
+        results = classify_photos(self.predictor, payloads, max_bytes=self.config.max_bytes)
         logger.debug("classified %d photo(s) in %.3f s", len(payloads), time.perf_counter() - started)
         return results
 
@@ -112,6 +100,6 @@ class Services:
         return photos[index] if index < len(photos) else None
 
 
-def services(context: CallbackContext) -> Services:
-    """The ``Services`` of the application handling ``context``."""
-    return context.application.bot_data["services"]
+def bot_service(context: CallbackContext) -> BotService:
+    """The ``BotService`` of the application handling ``context``."""
+    return context.application.bot_data["service"]
