@@ -12,6 +12,10 @@ EPOCHS      ?= 5
 RESOLUTION  ?=
 TRAIN_ARGS   = $(strip --data $(DATA) --output $(MODEL_DIR) --epochs $(EPOCHS) $(if $(RESOLUTION),--resolution $(RESOLUTION)) \
                $(if $(NOT_ROOMS),--not-rooms $(NOT_ROOMS)))
+FEEDBACK    ?= $(or $(FEEDBACK_REPO),feedback)
+CANDIDATE   ?= models/candidate
+CURRENT     ?= $(MODEL_DIR)
+MODEL_REPO  ?=
 HOST        ?= 127.0.0.1
 PORT        ?= 7860
 MODEL_ID    ?=
@@ -32,7 +36,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export SE_OFFLINE := true
 
-.PHONY: help setup browser data demo train test bench bench-knobs bench-not-a-room bench-resolution clean
+.PHONY: help setup browser data demo train retrain test bench bench-knobs bench-not-a-room bench-resolution clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -67,6 +71,11 @@ $(MODEL_DIR)/config.json: | $(STAMP)
 train: $(STAMP)  ## fine-tune on DATA (a folder, default data/rooms or ../shared/data/rooms, or a Hub dataset id) into MODEL_DIR [RESOLUTION=px] [NOT_ROOMS=dir]
 	@$(CHECK_DATA)
 	$(PY) -m training $(TRAIN_ARGS)
+
+retrain: $(STAMP)  ## DATA + FEEDBACK -> CANDIDATE, promoted over CURRENT if not worse on DATA [MODEL_REPO=user/name: push + tag vN]
+	@$(CHECK_DATA)
+	$(PY) -m training --data $(DATA) --data $(FEEDBACK) --output $(CANDIDATE) --epochs $(EPOCHS) $(if $(RESOLUTION),--resolution $(RESOLUTION))
+	$(PY) -m training.promote --candidate $(CANDIDATE) --current $(CURRENT) --eval $(DATA) $(if $(MODEL_REPO),--push-to-hub $(MODEL_REPO))
 
 demo: setup  ## serve the Space on http://127.0.0.1:7860: MODEL_ID if given, else MODEL_DIR (trained once from DATA)
 ifneq ($(strip $(MODEL_ID)),)

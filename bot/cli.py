@@ -22,6 +22,7 @@ BOT_FLAGS = {
     "TELEGRAM_WEBHOOK_SECRET": "secret",  # prefer the environment: flags show in ps
     "TELEGRAM_API_URL": "api_url",
     "MODEL_ID": "model",
+    "MODEL_REVISION": "revision",
     "FEEDBACK_DIR": "feedback_dir",
     "BOT_RATE_LIMIT": "rate_limit",
     "BOT_MAX_CONCURRENT": "max_concurrent",
@@ -50,7 +51,8 @@ def config_from_args(args: argparse.Namespace) -> BotConfig:
     """Environment plus flag overrides; in webhook mode also check the URL and the secret."""
     rate_limit, rate_window = args.rate_limit or (None, None)
     config = BotConfig.from_env(
-        webhook_secret=args.secret, api_url=args.api_url, model_id=args.model, feedback_dir=args.feedback_dir,
+        webhook_secret=args.secret, api_url=args.api_url, model_id=args.model, model_revision=args.revision,
+        feedback_dir=args.feedback_dir,
         rate_limit=rate_limit, rate_window=rate_window, max_concurrent=args.max_concurrent,
         album_wait=args.album_wait, max_bytes=args.max_bytes, threads=args.threads,
     )
@@ -67,6 +69,7 @@ def config_from_args(args: argparse.Namespace) -> BotConfig:
 def main(argv: list[str] | None = None) -> int:
     """Load the model, then run until Ctrl-C / SIGTERM."""
     from cleanmessy.errors import CleanMessyError
+    from cleanmessy.feedback_sync import start_feedback_sync
     from cleanmessy.predictor import Predictor  # torch: imported after the flags are known to be valid
 
     args = parse_args(argv)
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_logging(config.secrets, args.log_level or settings.log_level())
     try:
-        predictor = Predictor.load(config.model_id, threads=config.inference_threads)
+        predictor = Predictor.load(config.model_id, threads=config.inference_threads, revision=config.model_revision)
     except CleanMessyError as error:
         logger.error("cannot start: %s", error)
         return 2
@@ -85,16 +88,21 @@ def main(argv: list[str] | None = None) -> int:
     # The model's objects live as long as the process: keep them out of every garbage
     # collection, including the interpreter's final ones (1-2 s at exit otherwise).
     gc.freeze()
-    logger.info("bot starting: mode %s, model %s", args.mode, config.model_id)
-    if args.mode == "polling":
-        application.run_polling()
-    else:
-        application.run_webhook(
-            listen=args.listen,
-            port=args.port,
-            url_path=urlparse(args.url).path.lstrip("/"),
-            webhook_url=args.url,
-            secret_token=config.webhook_secret,
-        )
+    logger.info("bot starting: mode %s, model %s", args.mode, predictor.served.describe())
+    sync = start_feedback_sync(config.feedback_dir)
+    try:
+        if args.mode == "polling":
+            application.run_polling()
+        else:
+            application.run_webhook(
+                listen=args.listen,
+                port=args.port,
+                url_path=urlparse(args.url).path.lstrip("/"),
+                webhook_url=args.url,
+                secret_token=config.webhook_secret,
+            )
+    finally:
+        if sync:
+            sync.close()
     logger.info("bot stopped")
     return 0

@@ -26,6 +26,7 @@ _FIELDS = {
     "webhook_secret": "TELEGRAM_WEBHOOK_SECRET",
     "api_url": "TELEGRAM_API_URL",
     "model_id": "MODEL_ID",
+    "model_revision": "MODEL_REVISION",
     "feedback_dir": "FEEDBACK_DIR",
     "max_concurrent": "BOT_MAX_CONCURRENT",
     "album_wait": "BOT_ALBUM_WAIT",
@@ -43,6 +44,7 @@ class BotConfig:
     webhook_secret: str | None = field(default=None, repr=False)
     api_url: str = settings.default("TELEGRAM_API_URL")
     model_id: str = settings.default("MODEL_ID")
+    model_revision: str | None = None
     feedback_dir: Path = Path(settings.default("FEEDBACK_DIR"))
     rate_limit: int = settings.default("BOT_RATE_LIMIT")[0]
     rate_window: float = settings.default("BOT_RATE_LIMIT")[1]

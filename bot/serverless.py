@@ -44,15 +44,21 @@ class _Runtime:
     """The warm state: an event loop thread, and an initialised ``Application`` with its predictor."""
 
     def __init__(self, config: BotConfig) -> None:
+        from cleanmessy import settings
         from cleanmessy.predictor import Predictor
 
         self.timeout = settings.get("BOT_UPDATE_TIMEOUT")  # keep it under the platform's own limit
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, name="bot-serverless-loop", daemon=True).start()
-        self.application: Application = build_application(
-            config, Predictor.load(config.model_id, threads=config.inference_threads), set_commands=False
-        )
+        predictor = Predictor.load(config.model_id, threads=config.inference_threads, revision=config.model_revision)
+        self.application: Application = build_application(config, predictor, set_commands=False)
         self.run(self.application.initialize())
+        self.served = predictor.served.describe()
+        self.feedback_sync = None
+        if settings.feedback_repo():  # huggingface_hub is imported only then: cold starts stay short
+            from cleanmessy.feedback_sync import start_feedback_sync
+
+            self.feedback_sync = start_feedback_sync(config.feedback_dir)
 
     def run(self, coroutine):
         """Run ``coroutine`` on the runtime's loop and wait for its result."""
@@ -74,7 +80,7 @@ def _get_runtime() -> _Runtime:
             setup_logging(config.secrets, settings.log_level())
             _runtime = _Runtime(config)
             gc.freeze()  # the model lives as long as the instance: keep it out of garbage collections
-            logger.info("serverless bot ready: model %s", config.model_id)
+            logger.info("serverless bot ready: model %s", _runtime.served)
         return _runtime
 
 
@@ -123,4 +129,6 @@ def shutdown() -> None:
             return
         runtime, _runtime = _runtime, None
     runtime.run(runtime.application.shutdown())
+    if runtime.feedback_sync:
+        runtime.feedback_sync.close()
     runtime.loop.call_soon_threadsafe(runtime.loop.stop)

@@ -49,8 +49,8 @@ class BotService:
 
     @cached_property
     def model_info(self) -> ModelInfo:
-        """The served model's id and measured accuracy (read once)."""
-        return read_model_info(self.predictor.source)
+        """The served model's id, revision and measured accuracy (read once)."""
+        return read_model_info(self.predictor.served)
 
     @property
     def unsure_below(self) -> float:

@@ -7,6 +7,10 @@ nothing here imports them. Where things live:
   photos decoded one by one and classified together in shared forward passes;
 - ``cleanmessy.settings``: every environment variable, declared once (the only reader of the environment);
 - ``cleanmessy.model_files``: the layout of a model folder or Hub repo, and reading it;
+- ``cleanmessy.model_source``: which revision of a Hub model is served (``MODEL_REVISION``), from one snapshot;
+- ``cleanmessy.feedback``, ``feedback_sync``, ``feedback_card``: 👍/👎 corrections on disk (append-only),
+  their background push to a Hub dataset (``FEEDBACK_REPO``), and that dataset's card;
+- ``cleanmessy.phash``: the perceptual hash that finds near-duplicate photos (scraper and training);
 - ``cleanmessy.predictor``, ``preprocess``, ``backends``: the model and its inputs;
 - ``cleanmessy.images``: untrusted image bytes to a checked RGB image;
 - ``cleanmessy.cli``: the ``clean-or-messy`` command.

@@ -159,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     form.add_argument("--csv", dest="format", action="store_const", const="csv", help="print CSV rows")
     for name, (_, help_text) in PROGRAMS.items():
         commands.add_parser(name, help=help_text, add_help=False)
+    commands.add_parser("settings", help="print every environment variable: flag, default, meaning (a Markdown table)")
     return parser
 
 
@@ -170,6 +171,11 @@ def main(argv: list[str] | None = None) -> int:
         return module.main(argv[1:]) or 0
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "settings":
+        from cleanmessy.settings import markdown_table
+
+        print(markdown_table(), end="")
+        return 0
     if args.dataset:
         if args.paths or not args.out:
             parser.error("--dataset takes --out and no PATHs")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from cleanmessy.gate import GATE_FILE
 from cleanmessy.model_files import model_file
+from cleanmessy.model_source import ServedModel
 
 METRICS_FILE = "eval/metrics.json"
 CARD_FILE = "README.md"
@@ -93,15 +94,20 @@ def _gate_info(model_id: str, token: str | None) -> dict | None:
     return info if isinstance(info, dict) else ({} if path else None)
 
 
-def read_model_info(model_id: str | Path, token: str | None = None) -> ModelInfo:
-    """Read the measured accuracy and the gate of ``model_id`` (a local directory or a Hub repo id); never raises."""
-    model_id = str(model_id)
+def read_model_info(model_id: str | Path | ServedModel, token: str | None = None) -> ModelInfo:
+    """Read the measured accuracy and the "not a room" gate of ``model_id`` (a local directory, a Hub repo id,
+    or the :class:`~cleanmessy.model_source.ServedModel` a predictor serves: then the id shows its revision);
+    never raises."""
+    if isinstance(model_id, ServedModel):
+        name, model_id = model_id.describe(), model_id.path
+    else:
+        name = model_id = str(model_id)
     gate = _gate_info(model_id, token)
     metrics_path = _fetch(model_id, METRICS_FILE, token)
     if metrics_path and (found := _from_metrics(metrics_path)):
         accuracy, count = found
-        return ModelInfo(model_id, accuracy, count, METRICS_FILE, gate)
+        return ModelInfo(name, accuracy, count, METRICS_FILE, gate)
     card_path = _fetch(model_id, CARD_FILE, token)
     if card_path and (accuracy := _from_card(card_path)) is not None:
-        return ModelInfo(model_id, accuracy, None, "model card", gate)
-    return ModelInfo(model_id, gate=gate)
+        return ModelInfo(name, accuracy, None, "model card", gate)
+    return ModelInfo(name, gate=gate)

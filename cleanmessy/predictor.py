@@ -22,6 +22,7 @@ from cleanmessy.backends import Backend, EagerBackend, select_onnx_backend
 from cleanmessy.gate import NotARoomGate, load_gate
 from cleanmessy.images import ImageSource, load_image
 from cleanmessy.model_files import load_model, read_image_processor, read_labels
+from cleanmessy.model_source import ServedModel, resolve_model
 from cleanmessy.preprocess import Preprocessor
 from cleanmessy.verdict import Verdict
 
@@ -51,6 +52,7 @@ class Predictor:
         model_loader: Callable[[], object] | None = None,
         unsure_below: float | None = None,
         gate: NotARoomGate | None = None,
+        served: ServedModel | None = None,
     ) -> None:
         if model is None and model_loader is None:
             raise ValueError("Predictor needs a model or a model_loader")
@@ -61,6 +63,7 @@ class Predictor:
         self._model_lock = threading.Lock()
         self.preprocess = Preprocessor(image_processor)
         self.source = source
+        self.served = served or ServedModel(source, source)
         self.labels = list(labels) if labels is not None else [
             model.config.id2label[i] for i in range(model.config.num_labels)
         ]
@@ -87,8 +90,12 @@ class Predictor:
         unsure_below: float | None = None,
         backend: str | None = None,
         preload_model: bool = False,
+        revision: str | None = None,
     ) -> "Predictor":
         """Load from a Hub repo id or a local directory (default: ``$MODEL_ID``).
+
+        ``revision`` pins a Hub model to a tag, branch or commit (the apps pass ``$MODEL_REVISION``);
+        :attr:`served` says which commit is served (see :mod:`cleanmessy.model_source`).
 
         ``backend`` (default ``$PREDICTOR_BACKEND``, else ``"auto"``) picks the inference engine:
         ``"auto"`` runs ``onnx/model_quantized.onnx`` (int8, onnxruntime) when the model has one and
@@ -97,8 +104,9 @@ class Predictor:
         backend neither torch nor transformers is imported until ``.model`` is first used
         (explanations need its gradients), unless ``preload_model`` loads it now.
         """
-        source = str(model_id or settings.model_id())
         token = token or settings.hf_token()
+        served = resolve_model(str(model_id or settings.model_id()), revision, token)
+        source = served.path
         labels = read_labels(source, token)
         processor = read_image_processor(source, token)
         chosen = select_onnx_backend(source, backend or settings.predictor_backend(),
@@ -109,10 +117,10 @@ class Predictor:
             logger.warning("%s has %s but its ONNX graph has no not_a_room output: re-export it "
                            "(python -m training.export) to get the gate", source, chosen.path.name)
         predictor = cls(None, processor, source=source, backend=chosen, labels=labels,
-                        model_loader=loader, unsure_below=unsure_below, gate=gate)
+                        model_loader=loader, unsure_below=unsure_below, gate=gate, served=served)
         if preload_model:
             predictor.model  # noqa: B018  (the property loads and keeps it)
-        logger.info("loaded model %s (backend %s)", source, predictor.backend.name)
+        logger.info("loaded model %s (backend %s)", served.describe(), predictor.backend.name)
         return predictor
 
     def verdict_from_probabilities(self, probabilities: np.ndarray, not_a_room: float | None = None) -> Verdict:

@@ -9,7 +9,7 @@ This module is the only place that reads (or writes) ``os.environ``; a test enfo
 - config dataclasses (:func:`env_field`, :func:`load`): a field names its variable, HfArgumentParser-style;
 - the Configuration table in the README (:func:`markdown_table`; a test checks they match).
 
-A new setting goes here: one :func:`_declare` call, then ``python -m cleanmessy.settings`` prints the
+A new setting goes here: one :func:`_declare` call, then ``clean-or-messy settings`` prints the
 table to paste into the README.
 """
 
@@ -136,6 +136,9 @@ DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
 
 _declare("MODEL_ID", DEFAULT_MODEL_DIR, "Hub model id or local model directory to serve", "Space, bot, CLI",
          flag="--model")
+_declare("MODEL_REVISION", None, "tag, branch or commit of a Hub `MODEL_ID` to serve, e.g. `v3` from "
+         "`python -m training.promote` (rollback: the previous tag)", "Space, bot", flag="--revision",
+         shown_default="unset (`main`)")
 _declare("HF_TOKEN", None, "Hub token for pushes and private repos, never logged (unset: the `hf auth login` token). "
          "Prefer the variable: a flag shows in `ps`", "all", flag="--token", secret=True)
 _declare("HF_ENDPOINT", "https://huggingface.co", "the Hub's address (tests point it at a loopback Hub)", "all")
@@ -151,6 +154,10 @@ _declare("PREDICTOR_BACKEND", "auto", "`auto` (int8 ONNX if the model has it, el
          "`onnx-fp32`, `onnx-int8`", "core")
 _declare("FEEDBACK_DIR", DEFAULT_FEEDBACK_DIR, "where 👍/👎 feedback lands, in the image-folder layout training reads",
          "Space, bot", flag="--feedback-dir")
+_declare("FEEDBACK_REPO", None, "Hub dataset (`user/name`, created private) that `FEEDBACK_DIR` is pushed to in "
+         "the background", "Space, bot")
+_declare("FEEDBACK_PUSH_MINUTES", 5.0, "minutes between those pushes (also one at start-up and one at shutdown)",
+         "Space, bot", parse=number(0.01))
 _declare("MAX_IMAGE_BYTES", DEFAULT_MAX_IMAGE_BYTES, "largest image file accepted (the Space's upload `max_file_size` too; Telegram's own cap is 20 MB)",
          "core, Space, bot", parse=whole(1), flag="--max-bytes", shown_default="20 MB")
 _declare("MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS, "largest decoded image accepted (decompression bombs)",
@@ -272,6 +279,21 @@ def feedback_dir() -> str:
     return get("FEEDBACK_DIR")
 
 
+def model_revision() -> str | None:
+    """The pinned revision (tag, branch or commit) of a Hub ``MODEL_ID`` (``$MODEL_REVISION``), or ``None``."""
+    return get("MODEL_REVISION")
+
+
+def feedback_repo() -> str | None:
+    """The Hub dataset repo that feedback is pushed to in the background (``$FEEDBACK_REPO``), or ``None``."""
+    return get("FEEDBACK_REPO")
+
+
+def feedback_push_minutes() -> float:
+    """Minutes between background feedback pushes (``$FEEDBACK_PUSH_MINUTES``, default 5)."""
+    return get("FEEDBACK_PUSH_MINUTES")
+
+
 def max_image_bytes() -> int:
     """Largest encoded image accepted (``$MAX_IMAGE_BYTES``, default 20 MB: Telegram's download cap)."""
     return get("MAX_IMAGE_BYTES")
@@ -369,6 +391,3 @@ def markdown_table() -> str:
         lines.append(f"| `{variable.name}` | {flag} | {variable.default_text} | {variable.used_by} | {variable.meaning} |")
     return "\n".join(lines) + "\n"
 
-
-if __name__ == "__main__":
-    print(markdown_table(), end="")

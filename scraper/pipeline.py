@@ -32,7 +32,7 @@ from scraper.download import FetchSettings, Rejected, fetch
 from scraper.engines.base import Candidate, EngineAdapter
 from scraper.imagecheck import decode_checked, encode_jpeg, fit_within
 from scraper.keyword_file import Keyword
-from scraper.phash import NEAR_DUPLICATE_DISTANCE, HashIndex, from_hex, phash, to_hex
+from cleanmessy.phash import NEAR_DUPLICATE_DISTANCE, HashIndex, from_hex, phash, to_hex
 from scraper.search import Pacer, SearchStats, iter_candidates
 from scraper.store import ImageFolder, slugify
 from scraper.workers import DaemonPool

@@ -10,6 +10,12 @@ The dataset gets ``train`` and ``validation`` splits with ``image`` and a ``labe
 ``ClassLabel(names=["clean", "messy"])``; the card is generated from the data and from
 ``DIR/manifest.jsonl`` when present. ``python -m training --data alice/rooms`` trains from it.
 Pushing again replaces the data and the card in place.
+
+A feedback folder (``FEEDBACK_DIR``, the 👍/👎 corrections of the Space and the bot) is pushed as
+it is, in the layout the apps' background push (``FEEDBACK_REPO``) uses: ``<label>/*.jpg`` plus
+``records/*.jsonl``, with a card that says what it is (user corrections, per source, per label,
+model right/wrong). Training reads it as train-only data:
+``python -m training --data BASE --data alice/feedback``.
 """
 
 from __future__ import annotations
@@ -82,8 +88,11 @@ def push_dataset(
     """
     from huggingface_hub import HfApi, hf_hub_download
 
+    from cleanmessy.feedback import is_feedback_folder
     from cleanmessy.imagefolder import load_image_folder
 
+    if is_feedback_folder(data):
+        return push_feedback(data, repo_id, private=private, token=token)
     splits = load_image_folder(data, validation_fraction=validation_fraction, seed=seed)
     counts = split_counts(splits)
     provenance = read_provenance(Path(data) / "manifest.jsonl")
@@ -106,10 +115,32 @@ def push_dataset(
     return repo_url(repo_id, "dataset")
 
 
+def push_feedback(data: Path, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
+    """Push a feedback folder as-is (photos and records) with a feedback card; return the repo URL."""
+    from huggingface_hub import HfApi
+
+    from cleanmessy.feedback import RECORDS_DIR, read_feedback_records
+    from cleanmessy.feedback_card import render_feedback_card
+    from cleanmessy.labels import LABELS
+
+    api = HfApi(token=token)
+    with hub_errors(repo_id, "dataset", action="push to", token=token):
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=data,
+                          allow_patterns=[*(f"{label}/*.jpg" for label in LABELS), f"{RECORDS_DIR}/*.jsonl",
+                                          "manifest.jsonl"],
+                          commit_message="Upload user feedback")
+        card = render_feedback_card(repo_id, read_feedback_records(data))
+        api.upload_file(path_or_fileobj=card.encode("utf-8"), path_in_repo="README.md", repo_id=repo_id,
+                        repo_type="dataset", commit_message="Feedback dataset card generated from the records")
+    return repo_url(repo_id, "dataset")
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add ``push``'s options to ``parser``."""
     parser.add_argument("--data", required=True, type=Path,
-                        help="image folder: DIR/train/<label>/ + DIR/validation/<label>/, or DIR/<label>/")
+                        help="image folder: DIR/train/<label>/ + DIR/validation/<label>/, or DIR/<label>/; or a feedback "
+                             "folder (FEEDBACK_DIR), pushed as-is with a feedback card")
     parser.add_argument("--repo", required=True, help="Hub dataset repo to create or update (user/name)")
     parser.add_argument("--private", action="store_true", help="create the repo private (ignored if it exists)")
     settings.add_flag(parser, "HF_TOKEN", dest="token")

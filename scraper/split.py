@@ -32,7 +32,7 @@ from cleanmessy.errors import ImageError
 from cleanmessy.images import load_image
 from cleanmessy.labels import LABELS
 from scraper.errors import DatasetError
-from scraper.phash import NEAR_DUPLICATE_DISTANCE, from_hex, phash, to_hex
+from cleanmessy.phash import NEAR_DUPLICATE_DISTANCE, from_hex, phash, to_hex
 from scraper.store import MANIFEST, ImageFolder, write_atomic
 
 log = logging.getLogger(__name__)

@@ -10,12 +10,12 @@ It runs unchanged as a Space (``app_file: space/app.py``; the Space holds ``spac
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-# A Space runs `python space/app.py` (its app_file) without installing this project, so space/ is first
-# on sys.path; the core package and `space.*` live one level up.
+# A Space runs its app_file (`python space/app.py`) uninstalled: put the repo root, where cleanmessy/ lives, on sys.path.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cleanmessy import Predictor, settings  # noqa: E402
@@ -27,6 +27,8 @@ settings.export("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(10**9), overwrite=False)
 
 import gradio as gr  # noqa: E402
 
+from cleanmessy.feedback_sync import start_feedback_sync  # noqa: E402
+from cleanmessy.model_info import read_model_info  # noqa: E402
 from space.config import SpaceConfig, parse_args  # noqa: E402
 from space.examples import find_examples  # noqa: E402
 from space.service import SpaceService  # noqa: E402
@@ -45,6 +47,12 @@ def intro(threshold: float) -> str:
         f"more that spot pushes the verdict toward *messy*. Below {threshold:.0%} confidence the answer is "
         "*hard to say*."
     )
+
+
+def footer(predictor: Predictor) -> str:
+    """The served model, pinned revision and commit included, with its measured accuracy."""
+    info = read_model_info(predictor.served)
+    return f"Model: `{info.model_id}` · {info.describe()}"
 
 
 @dataclass
@@ -149,6 +157,7 @@ def build_demo(service: SpaceService, config: SpaceConfig, examples: list[str]) 
             one = one_photo_tab(examples)
         with gr.Tab("Several photos"):
             several = several_photos_tab()
+        gr.Markdown(footer(service.predictor), elem_id="footer")
         wire_one_photo(one, service)
         several.check_all.click(service.check_many, several.files, [several.gallery, several.table],
                                 preprocess=False, api_visibility="private")
@@ -179,15 +188,26 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config = parse_args(argv)
     model_id = settings.model_id()
-    predictor = Predictor.load(model_id, preload_model=True)  # every check draws a heatmap: load PyTorch now
+    # every check draws a heatmap: load PyTorch now
+    predictor = Predictor.load(model_id, preload_model=True, revision=settings.model_revision())
     service = SpaceService(predictor, max_batch=config.max_batch, feedback_dir=settings.feedback_dir())
-    examples = find_examples(model_id, folder=config.examples_dir, dataset=config.examples_dataset,
+    examples = find_examples(predictor.served.path, folder=config.examples_dir, dataset=config.examples_dataset,
                              per_label=config.examples_per_label)
     demo = build_demo(service, config, examples)
     _, url = launch(demo, config, block=False)
-    print(f"==> {TITLE} is serving {model_id} on {url} ({len(examples)} examples, feedback to "
-          f"{settings.feedback_dir()})", flush=True)
-    demo.block_thread()
+    sync = start_feedback_sync(settings.feedback_dir())
+    print(f"==> {TITLE} is serving {predictor.served.describe()} on {url} ({len(examples)} examples, feedback to "
+          f"{settings.feedback_dir()}{' and ' + sync.repo_id if sync else ''})", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)  # a Space is stopped with SIGTERM: shut down (and push) cleanly
+    try:
+        demo.block_thread()
+    finally:
+        if sync:
+            sync.close()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

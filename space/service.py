@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 DISPLAY_SIDE = 1024
 """Longest side of the heatmap image sent to the browser."""
 
+UNEXPECTED = "Something went wrong on our side. Please try again."
+
 
 @contextmanager
 def user_errors(name: str | None = None) -> Iterator[None]:
@@ -43,7 +45,7 @@ def user_errors(name: str | None = None) -> Iterator[None]:
         raise gr.Error(html.escape(message), print_exception=False) from None
     except Exception:
         logger.exception("unexpected failure")
-        raise gr.Error("Something went wrong on our side. Please try again.", print_exception=False) from None
+        raise gr.Error(UNEXPECTED, print_exception=False) from None
 
 
 def upload_path(payload: Any) -> Path:
@@ -101,10 +103,12 @@ class SpaceService:
     def _decode(self, payload: Any) -> Image.Image | CleanMessyError:
         """One upload decoded, or the reason it cannot be used (its message already user-facing)."""
         try:
-            path = upload_path(payload)
+            return decode_photos(self.predictor, [upload_path(payload)])[0]
         except gr.Error as error:
             return CleanMessyError(html.unescape(error.message))
-        return decode_photos(self.predictor, [path])[0]
+        except Exception:  # noqa: BLE001 - this photo fails alone, as a bad upload would
+            logger.exception("unexpected failure")
+            return CleanMessyError(UNEXPECTED)
 
     # --- API -------------------------------------------------------------------------------
 

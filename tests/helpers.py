@@ -34,15 +34,33 @@ def make_room_image(messy: bool = False, size: tuple[int, int] = (96, 80), seed:
     return image
 
 
-def write_image_folder(root: Path, per_class: int = 4, splits: tuple[str, ...] = ("train", "validation")) -> Path:
-    """Write ``root/<split>/<label>/*.png`` with generated images and return ``root``."""
+def make_distinct_room_image(messy: bool = False, seed: int = 0) -> Image.Image:
+    """:func:`make_room_image` plus a large "window" placed by ``seed``: no two are perceptual near-duplicates
+    (the plain clean rooms can be, since their layout is the same); messy ones also get dark heaps."""
+    image = make_room_image(messy=messy, seed=seed)
+    rng = np.random.default_rng(seed + 7)
+    width, height = image.size
+    x, y = int(rng.integers(0, width * 2 // 3)), int(rng.integers(0, height // 3))
+    size = int(rng.integers(width // 5, width // 3)), int(rng.integers(height // 5, height // 3))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([x, y, x + size[0], y + size[1]], fill=tuple(int(c) for c in rng.integers(150, 256, 3)))
+    for _ in range(30 if messy else 0):  # dark heaps: a signal a tiny model learns in a few steps
+        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+        w, h = int(rng.integers(4, width // 3)), int(rng.integers(4, height // 3))
+        draw.rectangle([x, y, x + w, y + h], fill=tuple(int(c) for c in rng.integers(0, 90, 3)))
+    return image
+
+
+def write_image_folder(root: Path, per_class: int = 4, splits: tuple[str, ...] = ("train", "validation"),
+                       make=make_room_image) -> Path:
+    """Write ``root/<split>/<label>/*.png`` with images from ``make(messy=, seed=)`` and return ``root``."""
     for split_index, split in enumerate(splits):
         for label in ID2LABEL.values():
             folder = root / split / label if split else root / label
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(per_class):
                 seed = split_index * 100 + i
-                make_room_image(messy=label == "messy", seed=seed).save(folder / f"{label}-{i}.png")
+                make(messy=label == "messy", seed=seed).save(folder / f"{label}-{i}.png")
     return root
 
 

@@ -22,6 +22,7 @@ from bot.app import build_application
 from bot.config import BotConfig
 from bot.logs import RedactingFilter, setup_logging
 from cleanmessy.errors import CorruptImageError
+from cleanmessy.feedback import read_feedback_records
 from cleanmessy.images import load_image
 from cleanmessy.model_info import read_model_info
 from cleanmessy.predictor import Predictor
@@ -247,7 +248,7 @@ def test_feedback_tap_stores_the_correction_and_removes_the_buttons(fake, predic
     assert answer["text"] == texts.THANKS[False].format(label=corrected)
     (stored,) = (config.feedback_dir / corrected).glob("*.jpg")
     assert Image.open(stored).size == Image.open(io.BytesIO(photo)).size
-    (record,) = [json.loads(line) for line in (config.feedback_dir / "manifest.jsonl").read_text().splitlines()]
+    (record,) = read_feedback_records(config.feedback_dir)
     assert record["label"] == corrected and record["predicted"] == verdict.label and record["source"] == "telegram"
     assert set(record) == {"file", "sha256", "label", "predicted", "confidence", "model_was_right", "source", "time"}
     (edit,) = fake.sent("editMessageReplyMarkup")

@@ -69,3 +69,10 @@ def test_the_module_runs_as_a_program(photos, tiny_model_dir) -> None:
                            "--model", str(tiny_model_dir)], capture_output=True, text=True, cwd=ROOT_DIR, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)[0]["photo"] == str(photos / "a.jpg")
+
+
+def test_settings_prints_the_variable_table(capsys) -> None:
+    from cleanmessy.settings import markdown_table
+
+    assert main(["settings"]) == 0
+    assert capsys.readouterr().out == markdown_table()

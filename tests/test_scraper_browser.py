@@ -23,7 +23,7 @@ from scraper.engines.fake import FakeSearch
 from scraper.engines.google import GoogleImages
 from scraper.errors import SelectorError
 from scraper.keyword_file import Keyword
-from scraper.phash import phash, to_hex
+from cleanmessy.phash import phash, to_hex
 from scraper.pipeline import Scraper, ScrapeSettings
 from scraper.store import MANIFEST, REJECTED
 from tests.fakes.search_site import FakeImage, FakeSearchSite, encode, jpeg_with_orientation, noise_png, photo

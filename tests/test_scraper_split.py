@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageEnhance
 
 from scraper.__main__ import main
-from scraper.phash import NEAR_DUPLICATE_DISTANCE, from_hex, hamming, phash, to_hex
+from cleanmessy.phash import NEAR_DUPLICATE_DISTANCE, from_hex, hamming, phash, to_hex
 from scraper.split import near_duplicate_groups, split_dataset
 from scraper.store import MANIFEST, ImageFolder
 from tests.fakes.search_site import encode, photo

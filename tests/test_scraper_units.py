@@ -15,7 +15,7 @@ from scraper.engines import ENGINES, get_engine
 from scraper.errors import EngineError, KeywordFileError
 from scraper.imagecheck import decode_checked, fit_within
 from scraper.keyword_file import Keyword, load_keywords
-from scraper.phash import NEAR_DUPLICATE_DISTANCE, HashIndex, from_hex, hamming, phash, to_hex
+from cleanmessy.phash import NEAR_DUPLICATE_DISTANCE, HashIndex, from_hex, hamming, phash, to_hex
 from scraper.store import MANIFEST, STAGING, ImageFolder
 from tests.fakes.search_site import FakeImage, FakeSearchSite, encode, jpeg_with_orientation, noise_png, photo
 

@@ -37,7 +37,7 @@ def test_only_the_settings_module_touches_the_environment() -> None:
 
 def test_the_readme_table_is_the_one_the_code_declares() -> None:
     readme = (ROOT_DIR / "README.md").read_text(encoding="utf-8")
-    assert settings.markdown_table() in readme, "paste `python -m cleanmessy.settings` into README.md's Configuration"
+    assert settings.markdown_table() in readme, "paste `clean-or-messy settings` (python -m cleanmessy.cli settings) into README.md's Configuration"
     documented = re.findall(r"^\| `([A-Z_]+)` \|", readme, re.M)
     assert documented == list(settings.VARIABLES)
 

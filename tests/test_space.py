@@ -14,6 +14,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from cleanmessy.feedback import read_feedback_records
 from tests.helpers import ROOT_DIR, free_port, write_image_folder
 from tests.space_helpers import running_space, upload_files
 
@@ -140,7 +141,7 @@ def test_check_then_feedback_stores_the_photo_with_the_corrected_label(client, f
     message = client.predict(api_name="/feedback_wrong")
     corrected = "clean" if predicted == "messy" else "messy"
     assert f"Saved as **{corrected}**" in message
-    records = [json.loads(line) for line in (feedback_dir / "manifest.jsonl").read_text().splitlines()]
+    records = read_feedback_records(feedback_dir)
     record = records[-1]
     assert record["label"] == corrected and record["predicted"] == predicted
     assert record["model_was_right"] is False and record["source"] == "space"

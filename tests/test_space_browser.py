@@ -19,6 +19,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from scraper.browser import CHROMEDRIVER, CHROMIUM, chromium_arguments
+from cleanmessy.feedback import read_feedback_records
 from tests.helpers import ROOT_DIR, make_room_image, write_image_folder
 from tests.space_helpers import running_space
 
@@ -114,7 +115,7 @@ def test_upload_shows_verdict_and_heatmap_then_feedback(browser, space, tmp_path
     browser.find_element(By.ID, "wrong").click()
     thanks = wait(browser, lambda d: (text := d.find_element(By.ID, "thanks").text) and text)
     assert "Saved as" in thanks
-    assert json.loads((feedback / "manifest.jsonl").read_text().splitlines()[-1])["predicted"] == expected.label
+    assert read_feedback_records(feedback)[-1]["predicted"] == expected.label
 
     assert requested_hosts(browser) <= {"127.0.0.1", *LOCAL_SCHEMES}, "the page fetched from the internet"
 

@@ -25,7 +25,8 @@ def _base_model_url(base_model: str) -> str:
 
 
 def build_card_data(
-    *, model_name: str, base_model: str, dataset_id: str | None, dataset_name: str, metrics: dict
+    *, model_name: str, base_model: str, dataset_id: str | None, dataset_name: str, metrics: dict,
+    hub_datasets: list[str] | None = None,
 ) -> ModelCardData:
     """YAML metadata: pipeline tag, base model, datasets, license and a model-index with the metrics."""
     dataset_type = dataset_id or "imagefolder"
@@ -48,7 +49,7 @@ def build_card_data(
     return ModelCardData(
         model_name=model_name,
         base_model=base_model if is_hub_id(base_model) else None,
-        datasets=[dataset_id] if dataset_id else None,
+        datasets=hub_datasets or ([dataset_id] if dataset_id else None),
         license=LICENSE,
         library_name="transformers",
         pipeline_tag="image-classification",
@@ -71,13 +72,15 @@ def render_card(
     train_seconds: float,
     onnx_note: str | None = None,
     not_a_room_note: str | None = None,
+    sources_table: str | None = None,
+    hub_datasets: list[str] | None = None,
 ) -> Path:
     """Write ``output_dir/README.md`` from the template and return its path."""
     model_name = repo_id.split("/")[-1]
     card = ModelCard.from_template(
         build_card_data(
             model_name=model_name, base_model=base_model, dataset_id=dataset_id,
-            dataset_name=dataset_name, metrics=metrics,
+            dataset_name=dataset_name, metrics=metrics, hub_datasets=hub_datasets,
         ),
         template_path=str(TEMPLATE),
         model_name=model_name,
@@ -97,6 +100,7 @@ def render_card(
         unsure_threshold=settings.unsure_threshold(),
         onnx=onnx_note,
         not_a_room=not_a_room_note,
+        sources_table=sources_table,
     )
     path = output_dir / "README.md"
     card.save(path)

