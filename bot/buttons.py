@@ -15,10 +15,16 @@ def callback_data(action: str, index: int) -> str:
     return f"{action}:{index}"
 
 
-def parse_callback(data: str) -> tuple[str, int] | None:
-    """``"why:0"`` -> ``("why", 0)``; ``None`` for anything this bot did not send."""
-    action, _, index = (data or "").partition(":")
-    if action not in (WHY, RIGHT, WRONG) or not index.isdigit():
+def parse_callback(data: object) -> tuple[str, int] | None:
+    """``"why:0"`` -> ``("why", 0)``; ``None`` for anything this bot did not send.
+
+    Only one or two ASCII digits count (an album holds at most 10 photos): ``str.isdigit()``
+    also accepts ``"²"`` or ``"٣"``, which ``int()`` then refuses or reads.
+    """
+    if not isinstance(data, str):
+        return None
+    action, _, index = data.partition(":")
+    if action not in (WHY, RIGHT, WRONG) or not (1 <= len(index) <= 2 and index.isascii() and index.isdigit()):
         return None
     return action, int(index)
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import logging
 import re
 import sys
 from urllib.parse import urlparse
 
+from telegram.error import InvalidToken, TelegramError
+
+from bot import webhook
 from bot.app import build_application
 from bot.config import BotConfig, ConfigError
 from bot.logs import setup_logging
@@ -94,13 +98,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.mode == "polling":
             application.run_polling()
         else:
-            application.run_webhook(
-                listen=args.listen,
-                port=args.port,
-                url_path=urlparse(args.url).path.lstrip("/"),
-                webhook_url=args.url,
-                secret_token=config.webhook_secret,
-            )
+            asyncio.run(webhook.serve(
+                application, listen=args.listen, port=args.port, url_path=urlparse(args.url).path,
+                webhook_url=args.url, secret=config.webhook_secret, max_bytes=config.max_update_bytes,
+            ))
+    except InvalidToken:  # its message quotes the token: never pass it on
+        logger.error("cannot start: the Bot API at %s rejected the token: check TELEGRAM_TOKEN and TELEGRAM_API_URL",
+                     config.api_url)
+        return 1
+    except TelegramError as error:
+        logger.error("cannot start: the Bot API failed: %s: %s", type(error).__name__, error)
+        return 1
     finally:
         if sync:
             sync.close()

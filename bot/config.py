@@ -21,6 +21,14 @@ class ConfigError(SettingError):
     """A setting is missing or malformed; the message names the variable or flag to fix."""
 
 
+def max_update_bytes() -> int:
+    """Largest webhook body read as an update (``BOT_MAX_UPDATE_BYTES``), for the checks made before a config exists."""
+    try:
+        return settings.get("BOT_MAX_UPDATE_BYTES")
+    except SettingError as error:
+        raise ConfigError(str(error)) from None
+
+
 _FIELDS = {
     "token": "TELEGRAM_TOKEN",
     "webhook_secret": "TELEGRAM_WEBHOOK_SECRET",
@@ -32,6 +40,7 @@ _FIELDS = {
     "album_wait": "BOT_ALBUM_WAIT",
     "max_bytes": "MAX_IMAGE_BYTES",
     "threads": "TORCH_THREADS",
+    "max_update_bytes": "BOT_MAX_UPDATE_BYTES",
 }
 """The config field each variable fills (``BOT_RATE_LIMIT`` fills two: ``rate_limit`` and ``rate_window``)."""
 
@@ -52,6 +61,7 @@ class BotConfig:
     album_wait: float = settings.default("BOT_ALBUM_WAIT")
     max_bytes: int = settings.default("MAX_IMAGE_BYTES")
     threads: int | None = None
+    max_update_bytes: int = settings.default("BOT_MAX_UPDATE_BYTES")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "BotConfig":

@@ -4,11 +4,12 @@
     status, body = handle(request_headers, request_body)
 
 ``handle`` checks ``X-Telegram-Bot-Api-Secret-Token`` against ``TELEGRAM_WEBHOOK_SECRET``
-(403 when missing or wrong, before anything is loaded), then runs that one update
-through the same handlers as polling and webhook mode, to completion, and answers
-200. The model, the ``Application`` and its HTTP connections are created on the
-first request and kept at module level, so warm invocations pay only for the
-update. They live on one event loop in a background thread, so hosts that call
+(403 when missing or wrong, before anything is loaded or decoded), caps the body at
+``BOT_MAX_UPDATE_BYTES``, then runs that one update through the same handlers as
+polling and webhook mode, to completion, and answers 200 (see :mod:`bot.updates` for
+400 and for updates that fail: they are logged and answered 200, never retried). The
+model, the ``Application`` and its HTTP connections are created on the first request
+and kept at module level, so warm invocations pay only for the update. They live on one event loop in a background thread, so hosts that call
 ``handle`` from several threads at once (Cloud Functions gen2, Cloud Run) are fine.
 
 Adapters for common hosts: :func:`lambda_handler` (AWS Lambda function URL / API
@@ -21,38 +22,39 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import gc
-import hmac
-import json
 import logging
 import threading
 from typing import Mapping
 
-from telegram import Update
 from telegram.ext import Application
 
+from bot import updates
 from bot.app import build_application
-from bot.config import BotConfig, ConfigError
+from bot.config import BotConfig, ConfigError, max_update_bytes
 from bot.logs import setup_logging
 from cleanmessy import settings
 
 logger = logging.getLogger(__name__)
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
 class _Runtime:
     """The warm state: an event loop thread, and an initialised ``Application`` with its predictor."""
 
     def __init__(self, config: BotConfig) -> None:
-        from cleanmessy import settings
         from cleanmessy.predictor import Predictor
 
         self.timeout = settings.get("BOT_UPDATE_TIMEOUT")  # keep it under the platform's own limit
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, name="bot-serverless-loop", daemon=True).start()
-        predictor = Predictor.load(config.model_id, threads=config.inference_threads, revision=config.model_revision)
-        self.application: Application = build_application(config, predictor, set_commands=False)
-        self.run(self.application.initialize())
+        try:
+            predictor = Predictor.load(config.model_id, threads=config.inference_threads, revision=config.model_revision)
+            self.application: Application = build_application(config, predictor, set_commands=False)
+            self.run(self.application.initialize())  # getMe: InvalidToken when the token or the API URL is wrong
+        except BaseException:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            raise
         self.served = predictor.served.describe()
         self.feedback_sync = None
         if settings.feedback_repo():  # huggingface_hub is imported only then: cold starts stay short
@@ -84,40 +86,82 @@ def _get_runtime() -> _Runtime:
         return _runtime
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    return next((value for key, value in headers.items() if key.lower() == wanted), None)
+def _refuse_startup(error: BaseException) -> tuple[int, str]:
+    """Log why the bot could not start (redacted) and answer 500, so Telegram retries once it is fixed."""
+    from telegram.error import InvalidToken
+
+    if isinstance(error, InvalidToken):
+        logger.error("cannot start: the Bot API rejected the token (check TELEGRAM_TOKEN and TELEGRAM_API_URL)")
+    else:
+        logger.error("cannot start: %s: %s", type(error).__name__, error)
+    return 500, "bot unavailable"
 
 
 def handle(headers: Mapping[str, str], body: bytes | str) -> tuple[int, str]:
-    """Process one Telegram webhook request completely; return the HTTP status and body to answer with."""
+    """Process one Telegram webhook request completely; return the HTTP status and body to answer with.
+
+    The secret is checked before anything else is looked at (403), then the body's size (400);
+    see :mod:`bot.updates` for the other answers. Nothing raised here carries a secret: a bot
+    that cannot start answers 500 after logging why, redacted.
+    """
     secret = settings.get("TELEGRAM_WEBHOOK_SECRET")
     if not secret:
         raise ConfigError("TELEGRAM_WEBHOOK_SECRET is not set: the serverless handler refuses unauthenticated updates")
-    given = _header(headers, SECRET_HEADER)
-    if not given or not hmac.compare_digest(given.encode(), secret.encode()):
+    if not updates.secret_matches(headers, secret):
         return 403, "forbidden"
-    runtime = _get_runtime()
-    try:
-        update = Update.de_json(json.loads(body), runtime.application.bot)
-    except (ValueError, TypeError, KeyError, AttributeError):
+    limit = max_update_bytes()
+    if not isinstance(body, (bytes, str)) or len(body) > limit:
         return 400, "not a Telegram update"
-    runtime.run(runtime.application.process_update(update))
+    try:
+        runtime = _get_runtime()
+    except Exception as error:  # noqa: BLE001  (the host would log it with the token in it)
+        return _refuse_startup(error)
+    try:
+        update = updates.parse_update(body, runtime.application.bot, limit)
+    except updates.NotAnUpdate as error:
+        logger.warning("refused a request: %s", error)
+        return 400, "not a Telegram update"
+    except updates.UnreadableUpdate as error:
+        logger.error("%s; answered 200 so that Telegram does not send it again", error, exc_info=error.__cause__)
+        return 200, "ok"
+    try:
+        runtime.run(runtime.application.process_update(update))
+    except Exception:  # noqa: BLE001  (processing failed after the handlers' own error handling: log, never retry)
+        logger.exception("update %s failed; answered 200 so that Telegram does not send it again", update.update_id)
     return 200, "ok"
 
 
-def lambda_handler(event: dict, context: object = None) -> dict:
-    """AWS Lambda entry point (function URL or API Gateway HTTP API event)."""
-    body = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        body = base64.b64decode(body)
-    status, text = handle(event.get("headers") or {}, body)
+def _response(status: int, text: str) -> dict:
     return {"statusCode": status, "headers": {"Content-Type": "text/plain"}, "body": text}
 
 
+def lambda_handler(event: dict, context: object = None) -> dict:
+    """AWS Lambda entry point (function URL or API Gateway HTTP API event); the secret is checked before the body is decoded."""
+    event = event if isinstance(event, dict) else {}
+    headers = event.get("headers")
+    secret = settings.get("TELEGRAM_WEBHOOK_SECRET")
+    if secret and not updates.secret_matches(headers, secret):
+        return _response(403, "forbidden")
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        if not isinstance(body, str) or len(body) > max_update_bytes() * 4 // 3 + 4:
+            return _response(400, "not a Telegram update")
+        try:
+            body = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError, TypeError):
+            return _response(400, "not a Telegram update")
+    return _response(*handle(headers or {}, body))
+
+
 def gcf_handler(request) -> tuple[str, int]:
-    """Google Cloud Functions / functions-framework entry point (a Flask request)."""
-    status, text = handle(request.headers, request.get_data())
+    """Google Cloud Functions / functions-framework entry point (a Flask request); no body is read before the secret matches."""
+    secret = settings.get("TELEGRAM_WEBHOOK_SECRET")
+    if secret and not updates.secret_matches(request.headers, secret):
+        return "forbidden", 403
+    limit = max_update_bytes()
+    if (request.content_length or 0) > limit:
+        return "not a Telegram update", 400
+    status, text = handle(request.headers, request.stream.read(limit + 1))
     return text, status
 
 

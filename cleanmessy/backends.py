@@ -1,11 +1,12 @@
 """Inference backends: each maps preprocessed pixels (N, 3, H, W) to class probabilities (N, 2)
-and, when the model has a "not a room" gate, the gate's probabilities (N,), from one forward pass.
+and, when the model has a "not a room" gate, the gate's probabilities (N,), from one forward pass
+(:meth:`outputs`: the eager backend reads the classifier's input through a hook; an exported graph
+has the gate as a second output, ``not_a_room``).
 
-``EagerBackend`` runs the transformers model in PyTorch (the gate reads the classifier's input
-through a hook); ``OnnxBackend`` runs an exported ``onnx/model.onnx`` (fp32) or
-``onnx/model_quantized.onnx`` (int8) in onnxruntime, whose graph has the gate as a second output.
-Both take the same float32 array from :class:`cleanmessy.preprocess.Preprocessor`. Nothing here
-imports torch until an ``EagerBackend`` runs, so ONNX serving starts without it.
+``EagerBackend`` runs the transformers model in PyTorch; ``OnnxBackend`` runs an exported
+``onnx/model.onnx`` (fp32) or ``onnx/model_quantized.onnx`` (int8) in onnxruntime. Both take
+the same float32 array from :class:`cleanmessy.preprocess.Preprocessor`. Nothing here imports
+torch until an ``EagerBackend`` runs, so ONNX serving starts without it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Iterator, NamedTuple, Protocol
 
 import numpy as np
 
-from cleanmessy.errors import ModelLoadError
+from cleanmessy.errors import ModelLoadError, PyTorchMissingError
 from cleanmessy.gate import NotARoomGate
 from cleanmessy.model_files import ONNX_FILES, model_file
 
@@ -33,15 +34,18 @@ class Outputs(NamedTuple):
 
 
 class Backend(Protocol):
-    """What the predictor needs from an inference engine."""
+    """What the predictor (and the occlusion heatmap) needs from an inference engine."""
 
     name: str
 
-    def outputs(self, pixel_values: np.ndarray) -> Outputs:
-        """Class probabilities and, if the model has a gate, its probabilities."""
+    def logits(self, pixel_values: np.ndarray) -> np.ndarray:
+        """Class logits, shape (N, num_labels), float32."""
 
     def probabilities(self, pixel_values: np.ndarray) -> np.ndarray:
         """Class probabilities, shape (N, num_labels), rows summing to 1."""
+
+    def outputs(self, pixel_values: np.ndarray) -> Outputs:
+        """Class probabilities and, if the model has a gate, its probabilities."""
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -75,21 +79,28 @@ class EagerBackend:
         self.gate = gate
 
     def outputs(self, pixel_values: np.ndarray) -> Outputs:
+        if self.gate is None:
+            return Outputs(self.probabilities(pixel_values), None)
         import torch
 
-        watch = classifier_inputs(self.model) if self.gate is not None else contextlib.nullcontext([])
-        with watch as captured, torch.inference_mode():
-            logits = self.model(pixel_values=torch.from_numpy(pixel_values)).logits
-        probabilities = torch.softmax(logits.float(), dim=-1).numpy()
-        not_a_room = self.gate.probability(captured[0].float().numpy()) if captured else None
-        return Outputs(probabilities, not_a_room)
+        with classifier_inputs(self.model) as captured, torch.inference_mode():
+            logits = self.model(pixel_values=torch.from_numpy(pixel_values)).logits.float().numpy()
+        return Outputs(softmax(logits), self.gate.probability(captured[0].float().numpy()))
+
+    def logits(self, pixel_values: np.ndarray) -> np.ndarray:
+        try:
+            import torch
+        except ImportError:
+            raise PyTorchMissingError("the eager backend") from None
+        with torch.inference_mode():
+            return self.model(pixel_values=torch.from_numpy(pixel_values)).logits.float().numpy()
 
     def probabilities(self, pixel_values: np.ndarray) -> np.ndarray:
-        return self.outputs(pixel_values).probabilities
+        return softmax(self.logits(pixel_values))
 
 
 class OnnxBackend:
-    """onnxruntime on the CPU, for an exported ``pixel_values -> logits[, not_a_room]`` model (fp32 or int8).
+    """onnxruntime on the CPU, for an exported ``pixel_values -> logits`` model (fp32 or int8).
 
     ``threads`` is onnxruntime's intra-op thread count (one request uses that many cores);
     inter-op parallelism stays at 1 because a ViT graph is a single chain of operators.
@@ -110,19 +121,27 @@ class OnnxBackend:
         shape = self.session.get_inputs()[0].shape
         self.input_size = tuple(shape[2:]) if all(isinstance(side, int) for side in shape[2:]) else None
         self.has_gate = ONNX_GATE_OUTPUT in {output.name for output in self.session.get_outputs()}
-        self._wanted = [ONNX_OUTPUT, ONNX_GATE_OUTPUT] if self.has_gate else [ONNX_OUTPUT]
 
-    def outputs(self, pixel_values: np.ndarray) -> Outputs:
+    def logits(self, pixel_values: np.ndarray) -> np.ndarray:
+        """The graph's ``logits`` output, asked for by name (a graph may have other outputs)."""
         if self.input_size and tuple(pixel_values.shape[2:]) != self.input_size:
             raise ValueError(
                 f"{self.path.name} expects {self.input_size[0]}×{self.input_size[1]} pixels, "
                 f"got {pixel_values.shape[2]}×{pixel_values.shape[3]}: the image processor and the export disagree"
             )
-        results = self.session.run(self._wanted, {ONNX_INPUT: pixel_values})
-        return Outputs(softmax(results[0]), results[1].astype(np.float32) if self.has_gate else None)
+        (logits,) = self.session.run([ONNX_OUTPUT], {ONNX_INPUT: pixel_values})
+        return logits
 
     def probabilities(self, pixel_values: np.ndarray) -> np.ndarray:
-        return self.outputs(pixel_values).probabilities
+        return softmax(self.logits(pixel_values))
+
+    def outputs(self, pixel_values: np.ndarray) -> Outputs:
+        if not self.has_gate:
+            return Outputs(self.probabilities(pixel_values), None)
+        if self.input_size and tuple(pixel_values.shape[2:]) != self.input_size:
+            return Outputs(self.probabilities(pixel_values), None)  # raises the size error
+        logits, not_a_room = self.session.run([ONNX_OUTPUT, ONNX_GATE_OUTPUT], {ONNX_INPUT: pixel_values})
+        return Outputs(softmax(logits), not_a_room.astype(np.float32))
 
 
 # ---------------------------------------------------------------- choosing a backend

@@ -37,3 +37,14 @@ class ImageTooSmallError(ImageError):
 
 class ModelLoadError(CleanMessyError, OSError):
     """A model could not be loaded from a Hub id or a local directory."""
+
+
+class PyTorchMissingError(ModelLoadError):
+    """Something needs PyTorch and transformers, which this install leaves out (the Space serves ONNX without them)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"{what} needs PyTorch and transformers, which are not installed here: install them "
+            "(pip install torch transformers), or serve the model's int8 ONNX export "
+            "(python -m training.export) with the occlusion heatmap, which need neither"
+        )

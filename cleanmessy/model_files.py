@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cleanmessy.errors import ModelLoadError
+from cleanmessy.errors import ModelLoadError, PyTorchMissingError
 from cleanmessy.hub import describe as describe_hub_error
 from cleanmessy.labels import ID2LABEL
 
@@ -259,8 +259,10 @@ class ProcessorConfig:
     def load(self):
         """The transformers image processor these settings describe (imported and built on first use)."""
         if self._loaded is None:
-            from transformers import AutoImageProcessor
-
+            try:
+                from transformers import AutoImageProcessor
+            except ImportError:
+                raise PyTorchMissingError("this image processor (not a plain resize/crop/normalise)") from None
             self._loaded = AutoImageProcessor.from_pretrained(self.directory)
         return self._loaded
 
@@ -276,7 +278,10 @@ def read_image_processor(source: str, token: str | None = None):
 
 def load_transformers_processor(source: str, token: str | None = None):
     """``AutoImageProcessor.from_pretrained(source)``, raising ``ModelLoadError`` with a clear reason."""
-    from transformers import AutoImageProcessor
+    try:
+        from transformers import AutoImageProcessor
+    except ImportError:
+        raise PyTorchMissingError(f"the image processor of {source}") from None
 
     try:
         return AutoImageProcessor.from_pretrained(source, token=token)
@@ -288,8 +293,11 @@ def load_transformers_processor(source: str, token: str | None = None):
 
 def load_model(source: str, token: str | None = None, threads: int | None = None):
     """The PyTorch classifier (transformers ``from_pretrained``), labels checked; sets torch's thread count."""
-    import torch
-    from transformers import AutoModelForImageClassification
+    try:
+        import torch
+        from transformers import AutoModelForImageClassification
+    except ImportError:
+        raise PyTorchMissingError(f"the PyTorch model of {source}") from None
 
     local = Path(source)
     if local.exists() and not (local / CONFIG_FILE).is_file():

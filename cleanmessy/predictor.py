@@ -33,7 +33,7 @@ class Predictor:
     """Classifies room photos as clean or messy with one loaded model.
 
     ``model`` is the transformers classifier; it may be ``None`` when ``model_loader``
-    can load it on first use of :attr:`model` (explanations, the eager backend). That is
+    can load it on first use of :attr:`model` (the gradient heatmap, the eager backend). That is
     how :meth:`load` serves an ONNX model without importing torch at all.
 
     ``gate`` is the model's "not a room" gate (``not_a_room.json``); without one every photo
@@ -102,7 +102,8 @@ class Predictor:
         PyTorch otherwise; ``"eager"`` always PyTorch; ``"onnx"`` int8 if present, else
         ``onnx/model.onnx``; ``"onnx-int8"`` / ``"onnx-fp32"`` exactly that file. With an ONNX
         backend neither torch nor transformers is imported until ``.model`` is first used
-        (explanations need its gradients), unless ``preload_model`` loads it now.
+        (the gradient heatmap needs it; the default occlusion heatmap does not), unless
+        ``preload_model`` loads it now.
         """
         token = token or settings.hf_token()
         served = resolve_model(str(model_id or settings.model_id()), revision, token)

@@ -152,6 +152,8 @@ _declare("ORT_THREADS", None, "onnxruntime threads for the ONNX backends", "core
          shown_default="`TORCH_THREADS`")
 _declare("PREDICTOR_BACKEND", "auto", "`auto` (int8 ONNX if the model has it, else eager), `eager`, `onnx`, "
          "`onnx-fp32`, `onnx-int8`", "core")
+_declare("EXPLAIN_METHOD", "occlusion", "heatmap method: `occlusion` (the served model, no PyTorch) or `gradient` "
+         "(gradients through the PyTorch model)", "core", parse=str.lower)
 _declare("FEEDBACK_DIR", DEFAULT_FEEDBACK_DIR, "where 👍/👎 feedback lands, in the image-folder layout training reads",
          "Space, bot", flag="--feedback-dir")
 _declare("FEEDBACK_REPO", None, "Hub dataset (`user/name`, created private) that `FEEDBACK_DIR` is pushed to in "
@@ -196,6 +198,8 @@ _declare("BOT_ALBUM_WAIT", 1.0, "seconds to gather an album's photos before answ
          parse=number(0.0), flag="--album-wait")
 _declare("BOT_UPDATE_TIMEOUT", 60.0, "serverless: longest one update may take (keep it under the platform's)",
          "bot", parse=number(0.0))
+_declare("BOT_MAX_UPDATE_BYTES", 1024 * 1024, "webhook and serverless: a larger request body gets 400, unread "
+         "(Telegram's updates are a few kB)", "bot", parse=whole(1024), shown_default="1 MB")
 _declare("SCRAPER_ENGINE", "google", "search engine adapter", "scraper", flag="--engine")
 _declare("SCRAPER_WORKERS", 4, "parallel downloads", "scraper", parse=whole(1), flag="--workers")
 _declare("SCRAPER_PACE", 0.5, "minimum seconds between browser actions on the search site", "scraper",
@@ -277,6 +281,11 @@ def predictor_backend() -> str:
 def feedback_dir() -> str:
     """Folder where user feedback is written (``$FEEDBACK_DIR``)."""
     return get("FEEDBACK_DIR")
+
+
+def explain_method() -> str:
+    """Heatmap method (``$EXPLAIN_METHOD``, default ``occlusion``); see ``cleanmessy.explain.METHODS``."""
+    return get("EXPLAIN_METHOD")
 
 
 def model_revision() -> str | None:

@@ -23,5 +23,9 @@ class SelectorError(ScraperError, RuntimeError):
     """The search page no longer matches the engine adapter's selectors (the site changed)."""
 
 
+class BlockedError(ScraperError, RuntimeError):
+    """The site answered with a captcha / "unusual traffic" page instead of results."""
+
+
 class DatasetError(ScraperError, ValueError):
     """An output or input folder is not in the expected layout."""

@@ -27,11 +27,13 @@ settings.export("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(10**9), overwrite=False)
 
 import gradio as gr  # noqa: E402
 
+from cleanmessy.explain import uses_pytorch  # noqa: E402
 from cleanmessy.feedback_sync import start_feedback_sync  # noqa: E402
 from cleanmessy.model_info import read_model_info  # noqa: E402
 from space.config import SpaceConfig, parse_args  # noqa: E402
 from space.examples import find_examples  # noqa: E402
 from space.service import SpaceService  # noqa: E402
+from space.web_route import PATH as WEB_PATH, WebPageError, web_routes  # noqa: E402
 
 logger = logging.getLogger("space")
 
@@ -39,13 +41,15 @@ TITLE = "Clean or Messy?"
 THEME = gr.themes.Default()  # fonts ship with gradio (LocalFont): nothing is fetched from the internet
 
 
-def intro(threshold: float) -> str:
+def intro(threshold: float, web_page: bool = False) -> str:
+    on_device = (f"\n\n📱 [Run it on your device]({WEB_PATH}/): the model runs in your browser and the photo "
+                 "never leaves your phone." if web_page else "")
     return (
         f"# 🧹 {TITLE}\n"
         "Drop in a photo of a room (upload, drag and drop, paste, or take one with your camera) and get a "
         "verdict that settles the argument. The heatmap shows **which parts look messy**: the brighter, the "
         f"more that spot pushes the verdict toward *messy*. Below {threshold:.0%} confidence the answer is "
-        "*hard to say*."
+        "*hard to say*." + on_device
     )
 
 
@@ -149,10 +153,13 @@ def add_api(service: SpaceService, config: SpaceConfig) -> None:
     gr.api(predict_batch, api_name="predict_batch", concurrency_limit=config.concurrency)
 
 
-def build_demo(service: SpaceService, config: SpaceConfig, examples: list[str]) -> gr.Blocks:
-    """The page (single photo, batch tab) and the API endpoints ``/predict`` and ``/predict_batch``."""
+def build_demo(service: SpaceService, config: SpaceConfig, examples: list[str], *, web_page: bool = False) -> gr.Blocks:
+    """The page (single photo, batch tab) and the API endpoints ``/predict`` and ``/predict_batch``.
+
+    ``web_page``: link to the in-browser page (served when ``launch`` gets :func:`space.web_route.web_routes`).
+    """
     with gr.Blocks(title=TITLE) as demo:
-        gr.Markdown(intro(service.predictor.unsure_below))
+        gr.Markdown(intro(service.predictor.unsure_below, web_page))
         with gr.Tab("One photo"):
             one = one_photo_tab(examples)
         with gr.Tab("Several photos"):
@@ -166,9 +173,10 @@ def build_demo(service: SpaceService, config: SpaceConfig, examples: list[str]) 
     return demo
 
 
-def launch(demo: gr.Blocks, config: SpaceConfig, *, block: bool = True):
-    """Start the server with the serving limits; return ``(app, url)``."""
+def launch(demo: gr.Blocks, config: SpaceConfig, *, block: bool = True, routes: list | None = None):
+    """Start the server with the serving limits and any extra ``routes`` (matched first); return ``(app, url)``."""
     app, url, _ = demo.launch(
+        app_kwargs={"routes": list(routes or [])},
         server_name=config.host,
         server_port=config.port,
         max_file_size=config.max_file_bytes,
@@ -188,13 +196,18 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config = parse_args(argv)
     model_id = settings.model_id()
-    # every check draws a heatmap: load PyTorch now
-    predictor = Predictor.load(model_id, preload_model=True, revision=settings.model_revision())
+    # Every check draws a heatmap: if its method needs the PyTorch model, load that now, not on the first visit.
+    predictor = Predictor.load(model_id, preload_model=uses_pytorch(), revision=settings.model_revision())
     service = SpaceService(predictor, max_batch=config.max_batch, feedback_dir=settings.feedback_dir())
     examples = find_examples(predictor.served.path, folder=config.examples_dir, dataset=config.examples_dataset,
                              per_label=config.examples_per_label)
-    demo = build_demo(service, config, examples)
-    _, url = launch(demo, config, block=False)
+    try:
+        routes = web_routes(predictor.served.path, predictor.unsure_below, token=settings.hf_token())
+    except WebPageError as error:
+        logger.warning("no in-browser page at %s/: %s", WEB_PATH, error)
+        routes = []
+    demo = build_demo(service, config, examples, web_page=bool(routes))
+    _, url = launch(demo, config, block=False, routes=routes)
     sync = start_feedback_sync(settings.feedback_dir())
     print(f"==> {TITLE} is serving {predictor.served.describe()} on {url} ({len(examples)} examples, feedback to "
           f"{settings.feedback_dir()}{' and ' + sync.repo_id if sync else ''})", flush=True)

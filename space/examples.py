@@ -5,7 +5,7 @@ No image is committed to the repository. The examples come from, in order:
 1. ``EXAMPLES_DIR``: a local image folder ``<dir>/<label>/*`` (the offline demo passes the
    validation split of the shared dataset);
 2. ``EXAMPLES_DATASET``: a Hub dataset id with ``image`` and ``label`` columns (what
-   ``python -m scraper push`` publishes);
+   ``python -m scraper push`` publishes), streamed: only the first rows are read;
 3. the dataset named in the model card's ``datasets:`` metadata (what training writes when it
    learned from a Hub dataset), so a deployed Space finds its examples with no setting at all.
 
@@ -25,6 +25,8 @@ from cleanmessy.model_files import IMAGE_SUFFIXES
 logger = logging.getLogger(__name__)
 
 CACHE = Path(tempfile.gettempdir()) / "cleanmessy-examples"
+MAX_STREAMED_ROWS = 500
+"""Rows of a Hub dataset read at most while looking for examples of every label."""
 
 
 def _interleave(per_label: list[list[str]]) -> list[str]:
@@ -46,18 +48,23 @@ def from_folder(root: str | Path, per_label: int) -> list[str]:
     return _interleave(chosen)
 
 
-def from_dataset(dataset_id: str, per_label: int, cache: Path = CACHE) -> list[str]:
-    """The first ``per_label`` rows of each label from the Hub dataset's validation split (else train), saved as JPEG."""
+def from_dataset(dataset_id: str, per_label: int, cache: Path = CACHE, max_rows: int = MAX_STREAMED_ROWS) -> list[str]:
+    """The first ``per_label`` rows of each label from the Hub dataset's validation split (else train), saved as JPEG.
+
+    The split is streamed: rows are read (and their images decoded) only until every label has its
+    examples, or ``max_rows`` rows have gone by, so a Space never downloads a whole split at boot.
+    """
     from datasets import get_dataset_split_names, load_dataset
 
     splits = get_dataset_split_names(dataset_id)
     split = "validation" if "validation" in splits else splits[0]
-    dataset = load_dataset(dataset_id, split=split)
-    names = dataset.features["label"].names
+    dataset = load_dataset(dataset_id, split=split, streaming=True)
+    label_feature = (dataset.features or {}).get("label")
+    names = list(getattr(label_feature, "names", None) or LABELS)
     folder = cache / re.sub(r"[^A-Za-z0-9._-]+", "--", dataset_id)
     folder.mkdir(parents=True, exist_ok=True)
     chosen: dict[str, list[str]] = {label: [] for label in LABELS}
-    for index, row in enumerate(dataset):
+    for index, row in enumerate(dataset.take(max_rows)):
         label = names[row["label"]]
         if label in chosen and len(chosen[label]) < per_label:
             path = folder / f"{label}-{index}.jpg"

@@ -41,6 +41,10 @@ from tests.helpers import make_room_image, save_tiny_model  # noqa: E402
 SHARED_ROOMS = ROOT.parent / "shared" / "data" / "rooms"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "registry: installs packages from the package registry (PyPI) into a fresh venv")
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised, tiny clean/messy Dinov2 classifier saved with its image processor."""

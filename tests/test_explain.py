@@ -1,4 +1,7 @@
-"""The explanation heatmap: its contract, and that it points at the clutter that makes a photo messy."""
+"""The explanation heatmap: its contract, and that it points at the clutter that makes a photo messy.
+
+Every contract test runs for both methods (``occlusion``, the default, and ``gradient``).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from cleanmessy.explain import Explanation, explain, overlay_heatmap, view_box
+from cleanmessy.explain import METHODS, Explanation, explain, overlay_heatmap, uses_pytorch, view_box
 from cleanmessy.labels import ID2LABEL, LABEL2ID
 from cleanmessy.predictor import Predictor
 from tests.helpers import tiny_config, tiny_image_processor
@@ -77,39 +80,44 @@ def random_predictor(tiny_model_dir) -> Predictor:
     return Predictor.load(tiny_model_dir, threads=1)
 
 
-def test_contract_shape_range_and_overlay(random_predictor, room_image):
+@pytest.fixture(params=list(METHODS))
+def method(request) -> str:
+    return request.param
+
+
+def test_contract_shape_range_and_overlay(random_predictor, room_image, method):
     photo = room_image(messy=True, size=(120, 80), seed=3)
-    result = explain(random_predictor, photo)
+    result = explain(random_predictor, photo, method)
     assert isinstance(result, Explanation)
     assert result.heatmap.dtype == np.float32
     assert result.heatmap.shape == (80, 120)
     assert 0.0 <= result.heatmap.min() and result.heatmap.max() <= 1.0
     assert result.heatmap.max() > 0.0
     assert result.overlay.size == photo.size and result.overlay.mode == "RGB"
-    assert "messy − clean" in result.method
+    assert "messy − clean" in result.method and result.method == METHODS[method]
 
 
-def test_verdict_matches_predict(random_predictor, room_image):
+def test_verdict_matches_predict(random_predictor, room_image, method):
     photo = room_image(messy=False, size=(100, 100), seed=1)
-    explained, predicted = explain(random_predictor, photo).verdict, random_predictor.predict(photo)
+    explained, predicted = explain(random_predictor, photo, method).verdict, random_predictor.predict(photo)
     assert explained.label == predicted.label
     assert explained.confidence == pytest.approx(predicted.confidence, abs=1e-5)
     assert explained.unsure == predicted.unsure
 
 
-def test_deterministic(random_predictor, room_image):
+def test_deterministic(random_predictor, room_image, method):
     photo = room_image(messy=True, seed=7)
-    first, second = explain(random_predictor, photo), explain(random_predictor, photo)
+    first, second = explain(random_predictor, photo, method), explain(random_predictor, photo, method)
     np.testing.assert_array_equal(first.heatmap, second.heatmap)
     assert first.overlay.tobytes() == second.overlay.tobytes()
 
 
-def test_margins_outside_the_centre_crop_are_zero(random_predictor, room_image):
+def test_margins_outside_the_centre_crop_are_zero(random_predictor, room_image, method):
     # The tiny processor resizes the short side to 36 and crops 32: a 2:1 photo loses its left and right quarters.
     photo = room_image(messy=True, size=(160, 80), seed=2)
     left, top, right, bottom = view_box(random_predictor.preprocess.image_processor, photo.size)
     assert (round(left), round(top), round(right), round(bottom)) == (44, 4, 116, 76)
-    heatmap = explain(random_predictor, photo).heatmap
+    heatmap = explain(random_predictor, photo, method).heatmap
     assert not heatmap[:, :44].any() and not heatmap[:, 116:].any()
     assert heatmap[4:76, 44:116].max() > 0
 
@@ -119,19 +127,19 @@ def test_stretching_processor_sees_the_whole_photo():
     assert view_box(processor, (160, 80)) == (0.0, 0.0, 160.0, 80.0)
 
 
-def test_heat_follows_the_clutter(spotter):
+def test_heat_follows_the_clutter(spotter, method):
     """On a model trained to spot clutter, the map lights up the cluttered half, not the calm one.
 
     Falsifiable: a zero baseline (plain input × gradient) gives the cluttered half
     a mean share of 0.40 on the Dinov2 toy and 0.61 on the ViT toy; flipping the
-    sign of the target sends it below 0.5.
+    sign of the target (either method) sends it below 0.5.
     """
     held_out = range(1000, 1064)
-    correct = sum(explain(spotter, scene(SIDES[s % 4], s)).verdict.label == ("clean" if SIDES[s % 4] is None else "messy") for s in held_out)
+    correct = sum(explain(spotter, scene(SIDES[s % 4], s), method).verdict.label == ("clean" if SIDES[s % 4] is None else "messy") for s in held_out)
     assert correct >= 0.9 * len(held_out), f"the toy model failed to learn: {correct}/{len(held_out)}"
     shares = []
     for seed in (s for s in held_out if SIDES[s % 4] is not None):
-        heat = explain(spotter, scene(SIDES[seed % 4], seed)).heatmap
+        heat = explain(spotter, scene(SIDES[seed % 4], seed), method).heatmap
         left, right = float(heat[:, :18].sum()), float(heat[:, 18:].sum())
         shares.append((left if SIDES[seed % 4] == "left" else right) / max(left + right, 1e-9))
     shares = np.array(shares)
@@ -146,3 +154,13 @@ def test_overlay_colours_only_where_there_is_heat():
     overlay = np.asarray(overlay_heatmap(photo, heatmap))
     assert (overlay[:, :20] == (0, 0, 255)).all()
     assert (overlay[:, 20:, 0] > 150).all() and (overlay[:, 20:, 2] < 150).all()
+
+
+def test_method_comes_from_the_setting(random_predictor, room_image, monkeypatch):
+    photo = room_image(messy=True, seed=4)
+    assert explain(random_predictor, photo).method == METHODS["occlusion"] and not uses_pytorch()
+    monkeypatch.setenv("EXPLAIN_METHOD", "gradient")
+    assert explain(random_predictor, photo).method == METHODS["gradient"] and uses_pytorch()
+    monkeypatch.setenv("EXPLAIN_METHOD", "saliency")
+    with pytest.raises(ValueError, match="unknown explanation method 'saliency': expected one of occlusion, gradient"):
+        explain(random_predictor, photo)

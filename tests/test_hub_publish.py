@@ -114,7 +114,7 @@ def staged(tmp_path):
     project = make_scratch_project(tmp_path / "project")
     (project / "space" / "ui_helpers.py").write_text("from cleanmessy.verdict import Verdict\n")
     stage = tmp_path / "stage"
-    shipped = stage_space(stage, "alice/model", "Clean or Messy", project / "space")
+    shipped = stage_space(stage, "alice/model", "Clean or Messy", project / "space", datasets=["alice/rooms"])
     return stage, shipped
 
 
@@ -128,14 +128,57 @@ def test_space_bundle_ships_app_core_and_derived_requirements(staged):
     requirements = (stage / "requirements.txt").read_text().split()
     pinned = {normalise(line.split("==")[0]) for line in requirements}
     assert pinned.isdisjoint({"selenium", "python-telegram-bot", "pytest", "datasets", "gradio", "accelerate"})
-    assert root_pins(ROOT_DIR / "requirements.txt")["torch"] in requirements
-    assert {"torch", "transformers", "pillow", "numpy"} <= pinned
+    # It serves the int8 ONNX model and draws the heatmap by occlusion: no PyTorch, no CUDA wheels.
+    assert pinned.isdisjoint({"torch", "transformers"}) and not any(line.startswith("-") for line in requirements)
+    assert {"onnxruntime", "pillow", "numpy", "huggingface-hub"} <= pinned
+    root = root_pins(ROOT_DIR / "requirements.txt")
+    assert all(line == root[normalise(line.split("==")[0])] for line in requirements)
 
     card = front_matter((stage / "README.md").read_text())
-    assert card["sdk"] == "gradio" and card["sdk_version"] == metadata.version("gradio")
+    assert card["sdk"] == "gradio" and card["sdk_version"] == metadata.version("gradio") == root["gradio"].split("==")[1]
     assert card["app_file"] == "space/app.py" and card["models"] == ["alice/model"]
+    assert card["suggested_hardware"] == "cpu-basic" and card["datasets"] == ["alice/rooms"]
+    assert card["preload_from_hub"] == ["alice/model config.json,preprocessor_config.json,onnx/model_quantized.onnx"]
     assert {"title", "emoji", "colorFrom", "colorTo"} <= set(card)
-    assert "MODEL_ID" in (stage / "README.md").read_text()
+    assert "MODEL_ID" in (stage / "README.md").read_text() and "FEEDBACK_REPO" in (stage / "README.md").read_text()
+
+
+def test_space_bundle_for_a_model_without_onnx_gets_cpu_torch_only(tmp_path):
+    project = make_scratch_project(tmp_path / "project")
+    stage_space(tmp_path / "stage", "alice/model", "T", project / "space", pytorch=True)
+    lines = (tmp_path / "stage" / "requirements.txt").read_text().splitlines()
+    root = root_pins(ROOT_DIR / "requirements.txt")
+    assert lines[:3] == ["--extra-index-url https://download.pytorch.org/whl/cpu",
+                         root["torch"].split("+")[0] + "+cpu", root["transformers"]]
+    assert not any(line.startswith("torch==") and not line.endswith("+cpu") for line in lines)
+    card = front_matter((tmp_path / "stage" / "README.md").read_text())
+    assert card["preload_from_hub"] == ["alice/model config.json,preprocessor_config.json,model.safetensors"]
+
+
+def test_private_model_is_not_preloaded_and_the_card_says_what_to_do(tmp_path):
+    project = make_scratch_project(tmp_path / "project")
+    stage_space(tmp_path / "stage", "alice/secret", "T", project / "space", private_model=True)
+    text = (tmp_path / "stage" / "README.md").read_text()
+    assert "preload_from_hub" not in front_matter(text) and "datasets" not in front_matter(text)
+    assert "HF_TOKEN" in text and "build secret" in text
+
+
+@pytest.mark.parametrize("pin, message", [
+    ("gradio==6.32.0.dev0", "must be a released gradio version"),
+    ("gradio==6.31.0rc1", "must be a released gradio version"),
+    ("gradio>=6", "must pin gradio exactly"),
+    ("gradio==6.30.0", "gradio 6.31.0 is installed but requirements.txt pins 6.30.0"),
+])
+def test_sdk_version_must_be_the_released_pinned_gradio(tmp_path, pin, message):
+    from space.deploy import DeployError, sdk_version
+
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(f"numpy==2.4.6\n{pin}\n")
+    if "6.31.0" in message:
+        message = message.replace("6.31.0", metadata.version("gradio"))
+    with pytest.raises(DeployError, match=message.replace(".", r"\.")):
+        sdk_version(requirements)
+    assert sdk_version(ROOT_DIR / "requirements.txt") == metadata.version("gradio")
 
 
 def test_space_bundle_imports_only_what_it_ships(staged):

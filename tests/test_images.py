@@ -62,6 +62,25 @@ def test_sixteen_bit_png_keeps_its_contrast(photo):
     assert np.asarray(image).max() == 255 and np.asarray(image).min() == 0
 
 
+@pytest.mark.parametrize(
+    ("array", "fmt"),
+    [
+        (np.linspace(-5, 5, 64 * 48, dtype=np.float32).reshape(48, 64), "TIFF"),  # mode F
+        (np.arange(64 * 48, dtype=np.int32).reshape(48, 64) * 1000, "TIFF"),  # mode I
+        (np.arange(64 * 48, dtype=np.uint16).reshape(48, 64) * 20, "PNG"),  # mode I;16
+    ],
+    ids=["float", "int32", "uint16"],
+)
+def test_high_bit_depth_files_are_scaled_to_the_full_range(array, fmt):
+    image = np.asarray(load_image(encode(Image.fromarray(array), fmt)))
+    assert image.shape == (48, 64, 3) and image.min() == 0 and image.max() == 255
+
+
+def test_flat_high_bit_depth_image_is_black_not_an_error():
+    image = load_image(encode(Image.fromarray(np.full((48, 64), 7, dtype=np.uint16)), "PNG"))
+    assert np.asarray(image).max() == 0
+
+
 def test_transparent_pixels_become_white():
     image = Image.new("RGBA", (64, 64), (255, 0, 0, 0))
     assert load_image(image).getpixel((0, 0)) == (255, 255, 255)

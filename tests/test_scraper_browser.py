@@ -21,11 +21,13 @@ from scraper.download import FetchSettings
 from scraper.engines.bing import BingImages
 from scraper.engines.fake import FakeSearch
 from scraper.engines.google import GoogleImages
-from scraper.errors import SelectorError
+from scraper.errors import BlockedError, SelectorError
 from scraper.keyword_file import Keyword
 from cleanmessy.phash import phash, to_hex
 from scraper.pipeline import Scraper, ScrapeSettings
+from scraper.search import Pacer
 from scraper.store import MANIFEST, REJECTED
+from tests.fakes.engine_markup import doc_id
 from tests.fakes.search_site import FakeImage, FakeSearchSite, encode, jpeg_with_orientation, noise_png, photo
 
 if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
@@ -223,44 +225,97 @@ def test_stale_selectors_raise_an_actionable_error(site: FakeSearchSite, driver,
 
 
 # ---------------------------------------------------------------- the real engines' adapters
-# Static pages in the public markup the Google and Bing adapters expect, served on 127.0.0.1:
-# they check the adapters' selectors and resolve logic, not the live sites (unreachable here).
-_GOOGLE = """<!doctype html><html><body>
-<div id="grid">{thumbs}</div>
-<div class="OuJzKb Yu2Dnd">Looks like you've reached the end</div>
-<div class="p7sI2"><a><img class="sFlh5c FyHeAf iPVvYb" src=""></a></div>
-<script>
-const big = document.querySelector('img.sFlh5c'), link = document.querySelector('div.p7sI2 a');
-document.querySelectorAll('img.YQ4gaf').forEach((thumb) => thumb.addEventListener('click', () => {{
-  big.src = thumb.src;                         // the encrypted-tbn thumbnail first
-  setTimeout(() => {{ big.src = thumb.dataset.full; link.href = thumb.dataset.page; }}, 60);
-}}));
-</script></body></html>"""
-_GOOGLE_THUMB = (
-    '<div class="H8Rx8c"><g-img><img class="YQ4gaf" src="{base}/thumb/{key}.png?encrypted-tbn0" '
-    'data-full="{base}/img/{key}" data-page="{base}/page/{key}" width="120" height="90"></g-img></div>'
-)
-_BING = """<!doctype html><html><body><ul class="dgControl_list">{items}</ul></body></html>"""
-_BING_ITEM = """<li><a class="iusc" m='{meta}' href="#"><img src="{base}/thumb/{key}.png"></a></li>"""
+# The fake site serves its results in each engine's markup (tests/fakes/engine_markup.py), on
+# 127.0.0.1: these tests check the adapters' selectors and resolve logic, not the live sites.
+ENGINE_KEYS = [f"g{i}" for i in range(8)]
+TIDY = Keyword("tidy room", "clean", len(ENGINE_KEYS))
 
 
-def test_google_and_bing_adapters_on_their_markup(site: FakeSearchSite, driver, tmp_path: Path) -> None:
-    keys = ["good5", "good6", "good7"]
-    site.pages["/search"] = _GOOGLE.format(thumbs="".join(_GOOGLE_THUMB.format(base=site.url, key=k) for k in keys))
-    metadata = [json.dumps({"murl": site.image_url(k), "purl": f"{site.url}/page/{k}", "turl": "x"}) for k in keys]
-    metadata.insert(1, "{not json")
-    site.pages["/images/search"] = _BING.format(items="".join(
-        _BING_ITEM.format(meta=meta, base=site.url, key=keys[0]) for meta in metadata))
-    settings = ScrapeSettings(**{**SETTINGS.__dict__, "load_timeout": 0.5})
+class CountingPacer(Pacer):
+    """A pacer that never sleeps and counts the browser actions it was asked to space out."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.waits = 0
+
+    def wait(self, key: str) -> None:
+        self.waits += 1
+
+
+@pytest.fixture(scope="module")
+def engine_site():
+    with FakeSearchSite(batch=3, reveal_delay=0.08) as fake:
+        for i, key in enumerate(ENGINE_KEYS):
+            fake.add(TIDY.query, key, FakeImage(encode(photo(200 + i))))
+        yield fake
+
+
+def _scrape(engine, out: Path) -> tuple[Scraper, CountingPacer]:
+    settings = ScrapeSettings(**{**SETTINGS.__dict__, "load_timeout": 1.0})
+    scraper = Scraper(out, engine, settings)
+    scraper._browser_pacer = pacer = CountingPacer()
+    return scraper, pacer
+
+
+def _key_and_query(url: str) -> tuple[str, str]:
+    path, _, query = url.rpartition("/")[2].partition("?")
+    return path, query
+
+
+def test_google_today_reads_page_data_and_falls_back_to_the_panel(engine_site: FakeSearchSite, driver, tmp_path: Path) -> None:
+    engine_site.google_consent = True
+    consents, clicks = len(engine_site.logged("consent")), len(engine_site.logged("click"))
     try:
-        for engine, out in ((GoogleImages(site.url), tmp_path / "google"), (BingImages(site.url), tmp_path / "bing")):
-            summary = Scraper(out, engine, settings).run(driver, [Keyword("tidy room", "clean", 10)])
-            records = _records(out)
-            assert [_key(r["source_url"]) for r in records] == keys, engine.name
-            assert all(r["page_url"] == f"{site.url}/page/{_key(r['source_url'])}" and r["engine"] == engine.name for r in records)
-            assert summary.downloaded == 3 and summary.unresolved == (1 if engine.name == "bing" else 0)
+        scraper, pacer = _scrape(GoogleImages(engine_site.url + "/google"), tmp_path)
+        summary = scraper.run(driver, [TIDY])
     finally:
-        site.pages.clear()
+        engine_site.google_consent = False
+    records = _records(tmp_path)
+    assert [_key_and_query(r["source_url"])[0] for r in records] == ENGINE_KEYS
+    assert summary.unresolved == 0 and summary.downloaded == len(ENGINE_KEYS)
+    assert all(r["page_url"] == f"{engine_site.url}/page/{_key_and_query(r['source_url'])[0]}" for r in records)
+    # The first batch (3) came from the embedded data, decoded (\u003d, \u0026), without a click;
+    # the rest, loaded by scrolling, through a click on the tile and the panel of that doc id
+    # (not the preloaded neighbour's panel that precedes it).
+    assert [_key_and_query(r["source_url"])[1] for r in records] == ["via=data&w=1"] * 3 + [""] * 5
+    assert [c["doc"] for c in engine_site.logged("click")[clicks:]] == [doc_id(k) for k in ENGINE_KEYS[3:]]
+    # The German consent dialog was answered with "reject all" (set_eom=true), found by attribute.
+    assert engine_site.logged("consent")[consents:] == [{"set_eom": "true"}]
+    # Paced: the page, one per click, at most two scrolls for more (clicks scroll too); no pause for
+    # a result read from the page data (pausing per result would make it at least 1 + 8 + 1).
+    assert 1 + 5 <= pacer.waits <= 1 + 5 + 2
+
+
+def test_google_legacy_markup_still_works(engine_site: FakeSearchSite, driver, tmp_path: Path) -> None:
+    scraper, _ = _scrape(GoogleImages(engine_site.url + "/google-legacy"), tmp_path)
+    summary = scraper.run(driver, [TIDY])
+    records = _records(tmp_path)
+    assert [_key(r["source_url"]) for r in records] == ENGINE_KEYS
+    assert all(r["page_url"] == f"{engine_site.url}/page/{_key(r['source_url'])}" for r in records)
+    assert summary.unresolved == 0
+
+
+def test_bing_reads_metadata_without_a_pause_per_result(engine_site: FakeSearchSite, driver, tmp_path: Path) -> None:
+    scraper, pacer = _scrape(BingImages(engine_site.url + "/bing"), tmp_path)
+    summary = scraper.run(driver, [TIDY])
+    records = _records(tmp_path)
+    assert [_key(r["source_url"]) for r in records] == ENGINE_KEYS
+    assert all(r["page_url"] == f"{engine_site.url}/page/{_key(r['source_url'])}" and r["engine"] == "bing" for r in records)
+    assert summary.unresolved == 1  # the tile with broken JSON
+    assert pacer.waits == 1  # opening the page; reading 9 tiles' metadata is no browser action
+
+
+def test_google_captcha_page_says_what_to_do(engine_site: FakeSearchSite, driver, tmp_path: Path) -> None:
+    engine_site.google_blocked = True
+    try:
+        with pytest.raises(BlockedError) as raised:
+            _scrape(GoogleImages(engine_site.url + "/google"), tmp_path)[0].run(driver, [TIDY])
+    finally:
+        engine_site.google_blocked = False
+    message = str(raised.value)
+    assert "captcha ('unusual traffic')" in message and "/google/sorry/index" in message
+    assert "--pace" in message and "--engine bing" in message and "Selenium Grid" in message
+    assert not list(tmp_path.glob("*/*.jpg"))
 
 
 # ---------------------------------------------------------------- scrape -> split -> push -> training data

@@ -188,7 +188,8 @@ def test_decode_checked_applies_exif_and_maps_errors() -> None:
         (encode(photo(6, (40, 40)), "PNG"), "too_small"),
         (encode(photo(6, (400, 400)), "PNG"), "too_large"),  # over max_pixels below
         (encode(photo(7))[:3000], "corrupt"),
-        (b"\xff\xd8\xff" + b"\x00" * 50, "undecodable"),
+        (b"\xff\xd8\xff" + b"\x00" * 50, "corrupt"),  # a JPEG signature, then garbage: a damaged JPEG
+        (b"<html><body>a page</body></html>", "undecodable"),
     ]
     for data, reason in cases:
         with pytest.raises(Rejected) as caught:
@@ -228,7 +229,7 @@ def test_store_repairs_what_a_killed_run_left(tmp_path: Path) -> None:
 def test_engine_registry() -> None:
     assert set(ENGINES) == {"google", "bing", "fake"}
     assert get_engine("bing").search_url("messy room") == "https://www.bing.com/images/search?q=messy+room&form=HDRSC2&first=1"
-    assert get_engine("google", "https://www.google.de/").search_url("a&b").startswith("https://www.google.de/search?q=a%26b&tbm=isch")
+    assert get_engine("google", "https://www.google.de/").search_url("a&b") == "https://www.google.de/search?q=a%26b&udm=2"
     with pytest.raises(EngineError, match="needs --base-url"):
         get_engine("fake")
     with pytest.raises(EngineError, match="choose one of"):

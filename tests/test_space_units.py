@@ -120,6 +120,25 @@ def test_examples_from_a_hub_dataset(hub, tmp_path):
     assert len(find_examples(str(readme.parent), folder=None, dataset=None, per_label=1)) == 2
 
 
+def test_examples_are_streamed_not_the_whole_split(hub, tmp_path):
+    """Three parquet shards: the examples come from the first rows, so only the first shard is read."""
+    from datasets import load_dataset
+
+    repo = f"alice/big-rooms-{uuid.uuid4().hex[:6]}"
+    folder = write_image_folder(tmp_path / "rooms", per_class=6, splits=("validation",))
+    dataset = load_dataset("imagefolder", data_dir=str(folder), split="validation").shuffle(seed=1)
+    dataset.push_to_hub(repo, split="validation", num_shards=3)
+    shards = sorted(path for path in hub.files(repo, "dataset") if path.endswith(".parquet"))
+    assert len(shards) == 3
+    first_rows = dataset.select(range(4))["label"]
+    assert set(first_rows) == {0, 1}, "the seed must put both labels in the first shard"
+    hub.requests.clear()
+    examples = from_dataset(repo, per_label=1, cache=tmp_path / "cache")
+    assert sorted(p.split("/")[-1].split("-")[0] for p in examples) == ["clean", "messy"]
+    read = {path for _, path in hub.requests if path.endswith(".parquet")}
+    assert len(read) == 1 and read.pop().endswith(shards[0]), hub.requests
+
+
 def test_settings_flags_override_environment(monkeypatch):
     monkeypatch.setenv("QUEUE_MAX_SIZE", "7")
     monkeypatch.setenv("MAX_BATCH", "3")

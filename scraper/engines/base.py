@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import urllib.parse
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 from selenium.common.exceptions import (
     ElementClickInterceptedException,
@@ -73,6 +73,12 @@ class EngineAdapter:
 
     thumbnail: ClassVar[str]
     """Every result thumbnail to click, in page order."""
+    fallback_thumbnails: ClassVar[tuple[str, ...]] = ()
+    """Older markups' thumbnail selectors, tried in order only while :attr:`thumbnail` matches nothing.
+
+    The first selector that matches on a results page is used for the whole query, so two
+    generations of markup on one page are never counted twice.
+    """
     preview_image: ClassVar[str | None] = None
     """The full-size ``<img>`` shown after a thumbnail is clicked."""
     preview_link: ClassVar[str | None] = None
@@ -86,7 +92,11 @@ class EngineAdapter:
     no_results: ClassVar[str | None] = None
     """An element that appears when the query found nothing at all."""
     consent_buttons: ClassVar[tuple[str, ...]] = ()
-    """Cookie/consent "accept" buttons to click once if they appear."""
+    """Cookie/consent buttons to click once if they appear, by attribute or id (never by label text)."""
+    blocked_markers: ClassVar[tuple[str, ...]] = ()
+    """Elements of the site's captcha / "unusual traffic" page."""
+    blocked_url_parts: ClassVar[tuple[str, ...]] = ()
+    """Substrings of the URL the site redirects to when it blocks automated traffic."""
     site_hosts: ClassVar[tuple[str, ...]] = ()
     """Host names (``*.`` wildcards allowed) the browser must resolve to use the real site."""
 
@@ -96,6 +106,11 @@ class EngineAdapter:
             raise EngineError(f"engine {self.name!r} needs --base-url (the site's address)")
         self.base_url = base.rstrip("/")
         self._previous: str | None = None
+
+    @property
+    def thumbnail_selectors(self) -> tuple[str, ...]:
+        """:attr:`thumbnail` then :attr:`fallback_thumbnails`, in the order they are tried."""
+        return (self.thumbnail, *self.fallback_thumbnails)
 
     @property
     def browser_hosts(self) -> tuple[str, ...]:
@@ -119,15 +134,19 @@ class EngineAdapter:
         except (ElementClickInterceptedException, ElementNotInteractableException):
             driver.execute_script("arguments[0].click();", element)
 
-    def resolve(self, driver: WebDriver, thumbnail: WebElement, timeout: float) -> Candidate | None:
+    def resolve(self, driver: WebDriver, thumbnail: WebElement, timeout: float, pace: Callable[[], None]) -> Candidate | None:
         """Click ``thumbnail`` and wait up to ``timeout`` s for the preview's full-size URL.
 
-        Returns ``None`` if no full-size URL appears in time (the result is then skipped).
+        ``pace()`` is called right before the click, so the search site sees the politeness
+        interval between browser actions; an adapter that finds the URL without touching the page
+        (Bing) does not call it. Returns ``None`` if no full-size URL appears in time (the
+        result is then skipped).
         """
         if self.preview_image is None:
             raise NotImplementedError(f"{type(self).__name__} must set preview_image or override resolve()")
         try:
             thumb_src = driver.execute_script(_THUMB_SRC_JS, thumbnail)
+            pace()
             self.click(driver, thumbnail)
         except StaleElementReferenceException:
             return None

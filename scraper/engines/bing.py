@@ -10,6 +10,7 @@ Bing has no reliable end-of-results marker: the scraper stops when scrolling no 
 from __future__ import annotations
 
 import json
+from typing import Callable
 
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -31,8 +32,11 @@ class BingImages(EngineAdapter):
     consent_buttons = ("#bnp_btn_accept", "button#onetrust-accept-btn-handler")
     site_hosts = ("www.bing.com", "*.bing.com", "*.bing.net")
 
-    def resolve(self, driver: WebDriver, thumbnail: WebElement, timeout: float) -> Candidate | None:
-        """Read ``murl``/``purl`` from the thumbnail's metadata; ``None`` if absent or malformed."""
+    def resolve(self, driver: WebDriver, thumbnail: WebElement, timeout: float, pace: Callable[[], None]) -> Candidate | None:
+        """Read ``murl``/``purl`` from the thumbnail's metadata; ``None`` if absent or malformed.
+
+        Nothing is clicked, so ``pace`` is never called: no politeness pause per result.
+        """
         try:
             raw = thumbnail.get_attribute(self.metadata_attribute)
         except StaleElementReferenceException:

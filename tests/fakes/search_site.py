@@ -10,8 +10,14 @@ Served by a stdlib ``ThreadingHTTPServer`` in a thread (port 0). Pages:
   ``a.visit`` page link) after ``reveal_delay`` seconds.
 * ``GET /thumb/KEY.png``, ``GET /img/KEY`` (the full-size image, served as its :class:`FakeImage`
   says: status, content type, delay, with or without Content-Length), ``GET /page/KEY``.
-* Any path in :attr:`FakeSearchSite.pages` serves that HTML instead (used to mimic the markup
-  of the real engines for their adapters).
+* The same results in the real engines' markup (``tests/fakes/engine_markup.py``), for their
+  adapters: ``GET /google/search`` (today's Google Images, with embedded page data; a German
+  consent dialog first if :attr:`FakeSearchSite.google_consent`; a redirect to the captcha page
+  ``/google/sorry/index`` if :attr:`FakeSearchSite.google_blocked`), ``GET
+  /google-legacy/search`` (the 2024-25 markup) and ``GET /bing/images/search``. Point an adapter
+  at them with ``base_url=site.url + "/google"`` (or ``/google-legacy``, ``/bing``).
+* ``GET /api/log/...``: pages report clicks and consent choices here (204); see :meth:`logged`.
+* Any path in :attr:`FakeSearchSite.pages` serves that HTML instead.
 
 Every request is logged with its User-Agent, so tests can tell the browser from the downloader.
 The ``photo``/``*_bytes`` helpers generate test images with Pillow: nothing is committed.
@@ -30,6 +36,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from tests.fakes import engine_markup
 
 
 # ---------------------------------------------------------------- generated images
@@ -90,6 +98,7 @@ class Request:
 
     path: str
     user_agent: str
+    query: str = ""
     time: float = field(default_factory=time.monotonic)
 
 
@@ -171,6 +180,8 @@ class FakeSearchSite:
         self.images: dict[str, FakeImage] = {}
         self.requests: list[Request] = []
         self.pages: dict[str, str] = {}
+        self.google_consent = False
+        self.google_blocked = False
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -197,6 +208,16 @@ class FakeSearchSite:
         """Keys of ``/img/`` requests whose User-Agent contains ``agent_contains``, in order."""
         with self._lock:
             return [r.path[len("/img/"):] for r in self.requests if r.path.startswith("/img/") and agent_contains in r.user_agent]
+
+    def logged(self, name: str) -> list[dict[str, str]]:
+        """The query parameters of every ``/api/log/<name>`` report, in order."""
+        with self._lock:
+            return [dict(urllib.parse.parse_qsl(r.query)) for r in self.requests if r.path == f"/api/log/{name}"]
+
+    def items(self, query: str) -> list[dict[str, str]]:
+        """``query``'s results as the engine pages show them: key, absolute thumb/full/page URLs."""
+        return [{"key": k, "thumb": f"{self.url}/thumb/{k}.png", "full": self.image_url(k), "page": f"{self.url}/page/{k}"}
+                for k in self.results.get(query, [])]
 
     def start(self) -> "FakeSearchSite":
         """Serve in a background thread."""
@@ -252,14 +273,37 @@ class FakeSearchSite:
                     except (BrokenPipeError, ConnectionResetError):
                         pass
 
+            def _redirect(self, location: str) -> None:
+                self.send_response(302)
+                self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def do_GET(self) -> None:  # noqa: N802 (http.server API)
                 parsed = urllib.parse.urlsplit(self.path)
                 params = urllib.parse.parse_qs(parsed.query)
                 with site._lock:
-                    site.requests.append(Request(parsed.path, self.headers.get("User-Agent", "")))
+                    site.requests.append(Request(parsed.path, self.headers.get("User-Agent", ""), parsed.query))
                 path = parsed.path
+                query = params.get("q", [""])[0]
+                html_type = "text/html; charset=utf-8"
                 if path in site.pages:
-                    self._send(200, site.pages[path].encode(), "text/html; charset=utf-8")
+                    self._send(200, site.pages[path].encode(), html_type)
+                elif path == "/google/search" and site.google_blocked:
+                    self._redirect("/google/sorry/index?continue=" + urllib.parse.quote(site.url + self.path, safe=""))
+                elif path == "/google/search":
+                    page = engine_markup.google_page(query, site.items(query), batch=site.batch,
+                                                     reveal_delay=site.reveal_delay, consent=site.google_consent)
+                    self._send(200, page.encode(), html_type)
+                elif path == "/google/sorry/index":
+                    self._send(429, engine_markup.google_sorry_page(params.get("continue", [""])[0]).encode(), html_type)
+                elif path == "/google-legacy/search":
+                    page = engine_markup.google_legacy_page(site.items(query), reveal_delay=site.reveal_delay)
+                    self._send(200, page.encode(), html_type)
+                elif path == "/bing/images/search":
+                    self._send(200, engine_markup.bing_page(site.items(query)).encode(), html_type)
+                elif path.startswith("/api/log/"):
+                    self._send(204, b"", "text/plain")
                 elif path == "/search":
                     query = params.get("q", [""])[0]
                     page = _PAGE.format(title=html.escape(query), query=json.dumps(query), batch=site.batch,
@@ -268,8 +312,8 @@ class FakeSearchSite:
                 elif path == "/api/results":
                     keys = site.results.get(params.get("q", [""])[0], [])
                     offset, count = int(params["offset"][0]), int(params["n"][0])
-                    items = [{"thumb": f"/thumb/{k}.png", "full": site.image_url(k), "page": f"{site.url}/page/{k}"}
-                             for k in keys[offset : offset + count]]
+                    items = [{"thumb": f"/thumb/{k}.png", "full": site.image_url(k), "page": f"{site.url}/page/{k}",
+                              "docid": engine_markup.doc_id(k)} for k in keys[offset : offset + count]]
                     self._send(200, json.dumps({"items": items, "total": len(keys)}).encode(), "application/json")
                 elif path.startswith("/thumb/") and path[7:-4] in site.images:
                     self._send(200, site._thumbnail(path[7:-4]), "image/png")
