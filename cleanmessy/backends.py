@@ -81,8 +81,10 @@ class EagerBackend:
     def outputs(self, pixel_values: np.ndarray) -> Outputs:
         if self.gate is None:
             return Outputs(self.probabilities(pixel_values), None)
-        import torch
-
+        try:
+            import torch
+        except ImportError:
+            raise PyTorchMissingError("the eager backend") from None
         with classifier_inputs(self.model) as captured, torch.inference_mode():
             logits = self.model(pixel_values=torch.from_numpy(pixel_values)).logits.float().numpy()
         return Outputs(softmax(logits), self.gate.probability(captured[0].float().numpy()))
