@@ -8,9 +8,11 @@ STAMP       := $(VENV)/.installed
 WEB_STAMP   := web/node_modules/.package-lock.json
 MODEL_DIR   ?= models/clean-or-messy
 DATA        ?= $(if $(wildcard data/rooms),data/rooms,../shared/data/rooms)
+NOT_ROOMS   ?= $(if $(wildcard data/not-rooms),data/not-rooms,$(wildcard ../shared/data/not-rooms))
 EPOCHS      ?= 5
 RESOLUTION  ?=
-TRAIN_ARGS   = $(strip --data $(DATA) --output $(MODEL_DIR) --epochs $(EPOCHS) $(if $(RESOLUTION),--resolution $(RESOLUTION)))
+TRAIN_ARGS   = $(strip --data $(DATA) --output $(MODEL_DIR) --epochs $(EPOCHS) $(if $(RESOLUTION),--resolution $(RESOLUTION)) \
+               $(if $(NOT_ROOMS),--not-rooms $(NOT_ROOMS)))
 FEEDBACK    ?= $(or $(FEEDBACK_REPO),feedback)
 CANDIDATE   ?= models/candidate
 CURRENT     ?= $(MODEL_DIR)
@@ -35,7 +37,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export SE_OFFLINE := true
 
-.PHONY: help setup browser npm data demo train retrain test bench bench-knobs bench-resolution bench-web clean
+.PHONY: help setup browser npm data demo train retrain test bench bench-knobs bench-not-a-room bench-resolution bench-web clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -80,7 +82,7 @@ $(MODEL_DIR)/config.json: | $(STAMP)
 	@$(CHECK_DATA)
 	$(PY) -m training $(TRAIN_ARGS)
 
-train: $(STAMP)  ## fine-tune on DATA (a folder, default data/rooms or ../shared/data/rooms, or a Hub dataset id) into MODEL_DIR [RESOLUTION=px]
+train: $(STAMP)  ## fine-tune on DATA (a folder, default data/rooms or ../shared/data/rooms, or a Hub dataset id) into MODEL_DIR [RESOLUTION=px] [NOT_ROOMS=dir]
 	@$(CHECK_DATA)
 	$(PY) -m training $(TRAIN_ARGS)
 
@@ -112,6 +114,9 @@ bench: setup $(MODEL_DIR)/config.json  ## every benchmark on this machine, writt
 
 bench-knobs: setup $(MODEL_DIR)/config.json  ## the speed knobs tried (int8 schemes, resolution, ORT options, decode)
 	$(PY) -m bench.knobs --model $(MODEL_DIR) --data $(DATA)
+
+bench-not-a-room: setup  ## "not a room" methods compared, cross-validated (4 fold models, ~25 min)
+	$(PY) -m bench.not_a_room_cv --data $(DATA) --not-rooms $(NOT_ROOMS)
 
 bench-web: setup $(MODEL_DIR)/config.json  ## the in-browser page in headless Chromium: cold start, warm latency, vs /predict
 	$(PY) -m bench.web_page --model $(MODEL_DIR) --data $(DATA)

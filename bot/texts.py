@@ -47,10 +47,11 @@ def help_text(max_megabytes: float, rate_limit: int, rate_window: float) -> str:
 
 
 def about_text(info: ModelInfo) -> str:
-    """/about: the model id and its measured accuracy."""
-    return f"Model: {info.model_id}\nMeasured: {info.describe()}."
+    """/about: the model id, its measured accuracy and its "not a room" check."""
+    return f"Model: {info.model_id}\nMeasured: {info.describe()}.\n{info.describe_gate()}."
 
 
+NOT_A_ROOM_HINT = "I only judge rooms: send me a photo of one and I'll tell you if it's clean or messy."
 HINT = "Send me a photo of a room (or an image file) and I'll tell you if it's clean or messy."
 NOT_AN_IMAGE = (
     "That file ({kind}) isn't an image I can read. "
@@ -85,8 +86,10 @@ def meter(confidence: float, cells: int = METER_CELLS) -> str:
 
 
 def verdict_lines(verdict: Verdict, unsure_below: float) -> list[str]:
-    """Headline, meter and the "hard to say" band for one verdict."""
+    """Headline, meter and the "hard to say" band for one verdict (for "not a room": the leaning in small print)."""
     band = f"{round(unsure_below * 100)}%"
+    if verdict.not_a_room:
+        return [f"🤔 {verdict.headline}", f"({verdict.leaning})", NOT_A_ROOM_HINT]
     if verdict.unsure:
         return [
             f"🤷 {verdict.headline}",

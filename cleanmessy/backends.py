@@ -1,4 +1,7 @@
-"""Inference backends: each maps preprocessed pixels (N, 3, H, W) to class probabilities (N, 2).
+"""Inference backends: each maps preprocessed pixels (N, 3, H, W) to class probabilities (N, 2)
+and, when the model has a "not a room" gate, the gate's probabilities (N,), from one forward pass
+(:meth:`outputs`: the eager backend reads the classifier's input through a hook; an exported graph
+has the gate as a second output, ``not_a_room``).
 
 ``EagerBackend`` runs the transformers model in PyTorch; ``OnnxBackend`` runs an exported
 ``onnx/model.onnx`` (fp32) or ``onnx/model_quantized.onnx`` (int8) in onnxruntime. Both take
@@ -8,16 +11,26 @@ torch until an ``EagerBackend`` runs, so ONNX serving starts without it.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Protocol
+from typing import Iterator, NamedTuple, Protocol
 
 import numpy as np
 
 from cleanmessy.errors import ModelLoadError, PyTorchMissingError
+from cleanmessy.gate import NotARoomGate
 from cleanmessy.model_files import ONNX_FILES, model_file
 
 ONNX_INPUT = "pixel_values"
 ONNX_OUTPUT = "logits"
+ONNX_GATE_OUTPUT = "not_a_room"
+
+
+class Outputs(NamedTuple):
+    """One forward pass: class probabilities (N, 2) and ``P(not a room)`` (N,), ``None`` without a gate."""
+
+    probabilities: np.ndarray
+    not_a_room: np.ndarray | None
 
 
 class Backend(Protocol):
@@ -31,6 +44,9 @@ class Backend(Protocol):
     def probabilities(self, pixel_values: np.ndarray) -> np.ndarray:
         """Class probabilities, shape (N, num_labels), rows summing to 1."""
 
+    def outputs(self, pixel_values: np.ndarray) -> Outputs:
+        """Class probabilities and, if the model has a gate, its probabilities."""
+
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax in float32, stable for large logits."""
@@ -39,13 +55,39 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exponentials / exponentials.sum(axis=-1, keepdims=True)
 
 
+@contextlib.contextmanager
+def classifier_inputs(model) -> Iterator[list]:
+    """Within the block, every tensor ``model.classifier`` receives is appended to the yielded list.
+
+    That input is the embedding the "not a room" gate reads (Dinov2: ``[CLS, mean patch]``; ViT: ``CLS``).
+    """
+    captured: list = []
+    hook = model.classifier.register_forward_pre_hook(lambda _module, args: captured.append(args[0]))
+    try:
+        yield captured
+    finally:
+        hook.remove()
+
+
 class EagerBackend:
-    """Plain PyTorch forward pass through the transformers model."""
+    """Plain PyTorch forward pass through the transformers model; ``gate`` reads what its classifier receives."""
 
     name = "eager"
 
-    def __init__(self, model) -> None:
+    def __init__(self, model, gate: NotARoomGate | None = None) -> None:
         self.model = model.eval()
+        self.gate = gate
+
+    def outputs(self, pixel_values: np.ndarray) -> Outputs:
+        if self.gate is None:
+            return Outputs(self.probabilities(pixel_values), None)
+        try:
+            import torch
+        except ImportError:
+            raise PyTorchMissingError("the eager backend") from None
+        with classifier_inputs(self.model) as captured, torch.inference_mode():
+            logits = self.model(pixel_values=torch.from_numpy(pixel_values)).logits.float().numpy()
+        return Outputs(softmax(logits), self.gate.probability(captured[0].float().numpy()))
 
     def logits(self, pixel_values: np.ndarray) -> np.ndarray:
         try:
@@ -80,6 +122,7 @@ class OnnxBackend:
         self.name = name or f"onnx:{self.path.name}"
         shape = self.session.get_inputs()[0].shape
         self.input_size = tuple(shape[2:]) if all(isinstance(side, int) for side in shape[2:]) else None
+        self.has_gate = ONNX_GATE_OUTPUT in {output.name for output in self.session.get_outputs()}
 
     def logits(self, pixel_values: np.ndarray) -> np.ndarray:
         """The graph's ``logits`` output, asked for by name (a graph may have other outputs)."""
@@ -93,6 +136,14 @@ class OnnxBackend:
 
     def probabilities(self, pixel_values: np.ndarray) -> np.ndarray:
         return softmax(self.logits(pixel_values))
+
+    def outputs(self, pixel_values: np.ndarray) -> Outputs:
+        if not self.has_gate:
+            return Outputs(self.probabilities(pixel_values), None)
+        if self.input_size and tuple(pixel_values.shape[2:]) != self.input_size:
+            return Outputs(self.probabilities(pixel_values), None)  # raises the size error
+        logits, not_a_room = self.session.run([ONNX_OUTPUT, ONNX_GATE_OUTPUT], {ONNX_INPUT: pixel_values})
+        return Outputs(softmax(logits), not_a_room.astype(np.float32))
 
 
 # ---------------------------------------------------------------- choosing a backend

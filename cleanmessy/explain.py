@@ -36,7 +36,7 @@ checks that either map follows the clutter.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
@@ -113,9 +113,16 @@ def explain(predictor, image: Image.Image, method: str | None = None) -> Explana
     return Explanation(
         heatmap=heatmap,
         overlay=overlay_heatmap(image, heatmap),
-        verdict=predictor.verdict_from_probabilities(probabilities),
+        verdict=_with_gate(predictor, image, predictor.verdict_from_probabilities(probabilities)),
         method=METHODS[method],
     )
+
+
+def _with_gate(predictor, image: Image.Image, verdict: Verdict) -> Verdict:
+    """``verdict`` with the model's "not a room" answer (one more forward pass, only when the model has a gate)."""
+    if getattr(predictor, "gate", None) is None:
+        return verdict
+    return replace(verdict, not_a_room=predictor.verdicts([image])[0].not_a_room)
 
 
 def _saturated(relevance: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""What a served model says about itself: its id and its measured validation accuracy.
+"""What a served model says about itself: its id, its measured validation accuracy and its "not a room" check.
 
 The accuracy comes from the evaluation that training writes, never from a typed-in
 number: ``<model>/eval/metrics.json`` first, else the ``model-index`` in the model
@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from cleanmessy.gate import GATE_FILE
 from cleanmessy.model_files import model_file
 from cleanmessy.model_source import ServedModel
 
@@ -31,6 +32,7 @@ class ModelInfo:
     accuracy: float | None = None
     num_examples: int | None = None
     source: str | None = None
+    gate: dict | None = None  # not_a_room.json's "info" (how the gate was built and measured), if it has one
 
     def describe(self) -> str:
         """One line for people: "validation accuracy 95.0% on 40 images" or why there is none."""
@@ -38,6 +40,20 @@ class ModelInfo:
             return "no measured accuracy found (the model has no eval/metrics.json or model-index)"
         count = f" on {self.num_examples} images" if self.num_examples else ""
         return f"validation accuracy {self.accuracy:.1%}{count}"
+
+    def describe_gate(self) -> str:
+        """One line about the "not a room" check: its cross-validated rates, or that there is none."""
+        if self.gate is None:
+            return "“Not a room” check: none (the model has no not_a_room.json), so every photo gets clean or messy"
+        text = "“Not a room” check: on"
+        rooms = self.gate.get("held_out_rooms_flagged")
+        groups = self.gate.get("held_out_not_rooms_flagged") or {}
+        real = [rate for group, rate in groups.items() if not group.startswith("generated:")]
+        if rooms is not None:
+            text += f"; it wrongly flags {rooms:.1%} of held-out rooms"
+        if real:
+            text += f" and catches {sum(real) / len(real):.0%} of non-room photos from held-out sources"
+        return text
 
 
 def _fetch(model_id: str, filename: str, token: str | None) -> Path | None:
@@ -69,18 +85,29 @@ def _from_card(path: Path) -> float | None:
     return None
 
 
+def _gate_info(model_id: str, token: str | None) -> dict | None:
+    path = _fetch(model_id, GATE_FILE, token)
+    try:
+        info = json.loads(path.read_text()).get("info", {}) if path else None
+    except (OSError, ValueError, AttributeError):
+        return None
+    return info if isinstance(info, dict) else ({} if path else None)
+
+
 def read_model_info(model_id: str | Path | ServedModel, token: str | None = None) -> ModelInfo:
-    """Read the measured accuracy of ``model_id`` (a local directory, a Hub repo id, or the
-    :class:`~cleanmessy.model_source.ServedModel` a predictor serves: then the id shows its revision); never raises."""
+    """Read the measured accuracy and the "not a room" gate of ``model_id`` (a local directory, a Hub repo id,
+    or the :class:`~cleanmessy.model_source.ServedModel` a predictor serves: then the id shows its revision);
+    never raises."""
     if isinstance(model_id, ServedModel):
         name, model_id = model_id.describe(), model_id.path
     else:
         name = model_id = str(model_id)
+    gate = _gate_info(model_id, token)
     metrics_path = _fetch(model_id, METRICS_FILE, token)
     if metrics_path and (found := _from_metrics(metrics_path)):
         accuracy, count = found
-        return ModelInfo(name, accuracy, count, METRICS_FILE)
+        return ModelInfo(name, accuracy, count, METRICS_FILE, gate)
     card_path = _fetch(model_id, CARD_FILE, token)
     if card_path and (accuracy := _from_card(card_path)) is not None:
-        return ModelInfo(name, accuracy, None, "model card")
-    return ModelInfo(name)
+        return ModelInfo(name, accuracy, None, "model card", gate)
+    return ModelInfo(name, gate=gate)

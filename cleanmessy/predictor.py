@@ -19,6 +19,7 @@ from PIL import Image
 
 from cleanmessy import settings
 from cleanmessy.backends import Backend, EagerBackend, select_onnx_backend
+from cleanmessy.gate import NotARoomGate, load_gate
 from cleanmessy.images import ImageSource, load_image
 from cleanmessy.model_files import load_model, read_image_processor, read_labels
 from cleanmessy.model_source import ServedModel, resolve_model
@@ -34,6 +35,10 @@ class Predictor:
     ``model`` is the transformers classifier; it may be ``None`` when ``model_loader``
     can load it on first use of :attr:`model` (the gradient heatmap, the eager backend). That is
     how :meth:`load` serves an ONNX model without importing torch at all.
+
+    ``gate`` is the model's "not a room" gate (``not_a_room.json``); without one every photo
+    counts as a room. An ONNX backend computes the gate's probability inside its graph, the
+    eager backend from the classifier's input; either way ``gate.threshold`` decides.
     """
 
     def __init__(
@@ -46,6 +51,7 @@ class Predictor:
         labels: Sequence[str] | None = None,
         model_loader: Callable[[], object] | None = None,
         unsure_below: float | None = None,
+        gate: NotARoomGate | None = None,
         served: ServedModel | None = None,
     ) -> None:
         if model is None and model_loader is None:
@@ -61,7 +67,8 @@ class Predictor:
         self.labels = list(labels) if labels is not None else [
             model.config.id2label[i] for i in range(model.config.num_labels)
         ]
-        self.backend = backend or EagerBackend(self.model)
+        self.gate = gate
+        self.backend = backend or EagerBackend(self.model, gate)
         self.unsure_below = settings.unsure_threshold() if unsure_below is None else unsure_below
 
     @property
@@ -106,15 +113,19 @@ class Predictor:
         chosen = select_onnx_backend(source, backend or settings.predictor_backend(),
                                      threads=threads or settings.ort_threads(), token=token)
         loader = functools.partial(load_model, source, token, threads or settings.threads())
+        gate = load_gate(source, token)
+        if gate is not None and chosen is not None and not chosen.has_gate:
+            logger.warning("%s has %s but its ONNX graph has no not_a_room output: re-export it "
+                           "(python -m training.export) to get the gate", source, chosen.path.name)
         predictor = cls(None, processor, source=source, backend=chosen, labels=labels,
-                        model_loader=loader, unsure_below=unsure_below, served=served)
+                        model_loader=loader, unsure_below=unsure_below, gate=gate, served=served)
         if preload_model:
             predictor.model  # noqa: B018  (the property loads and keeps it)
         logger.info("loaded model %s (backend %s)", served.describe(), predictor.backend.name)
         return predictor
 
-    def verdict_from_probabilities(self, probabilities: np.ndarray) -> Verdict:
-        """Build a ``Verdict`` from one row of class probabilities."""
+    def verdict_from_probabilities(self, probabilities: np.ndarray, not_a_room: float | None = None) -> Verdict:
+        """Build a ``Verdict`` from one row of class probabilities and the gate's probability (if any)."""
         best = int(np.argmax(probabilities))
         confidence = float(probabilities[best])
         return Verdict(
@@ -122,11 +133,19 @@ class Predictor:
             confidence=confidence,
             scores={name: float(p) for name, p in zip(self.labels, probabilities)},
             unsure=confidence < self.unsure_below,
+            not_a_room=bool(self.gate is not None and not_a_room is not None and not_a_room >= self.gate.threshold),
         )
 
     def probabilities(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Class probabilities (N, 2) for already loaded RGB images."""
         return self.backend.probabilities(self.preprocess(images))
+
+    def verdicts(self, images: Sequence[Image.Image]) -> list[Verdict]:
+        """Verdicts (leaning and "not a room") for already loaded RGB images, in one forward pass."""
+        outputs = self.backend.outputs(self.preprocess(images))
+        gate = outputs.not_a_room if outputs.not_a_room is not None else [None] * len(outputs.probabilities)
+        return [self.verdict_from_probabilities(row, None if score is None else float(score))
+                for row, score in zip(outputs.probabilities, gate)]
 
     def predict(self, image: ImageSource) -> Verdict:
         """Classify one photo given as bytes, a path, a file object or a PIL image."""
@@ -147,4 +166,4 @@ class Predictor:
         if not images:
             return []
         loaded = [self.decode(image) for image in images]
-        return [self.verdict_from_probabilities(row) for row in self.probabilities(loaded)]
+        return self.verdicts(loaded)

@@ -143,7 +143,8 @@ def add_api(service: SpaceService, config: SpaceConfig) -> None:
     """The documented endpoints ``/predict`` and ``/predict_batch``, and the agents' tool ``/classify_room`` (MCP)."""
 
     def predict(image: gr.FileData) -> dict:
-        """Classify one room photo: {"label": "clean"|"messy", "confidence": 0-1, "scores": {...}, "unsure": bool}."""
+        """Classify one room photo: {"label": "clean"|"messy", "confidence": 0-1, "scores": {...}, "unsure": bool,
+        "not_a_room": bool} (label and scores are the clean/messy leaning even when not_a_room is true)."""
         return service.predict(image)
 
     def predict_batch(images: list[gr.FileData]) -> list[dict]:

@@ -68,10 +68,10 @@ class Batcher:
         while (jobs := self._take()) is not None:
             try:
                 with self.lock:
-                    rows = self.predictor.probabilities([image for image, _ in jobs])
+                    verdicts = self.predictor.verdicts([image for image, _ in jobs])
                 self.batch_sizes.append(len(jobs))
-                for (_, future), row in zip(jobs, rows):
-                    future.set_result(self.predictor.verdict_from_probabilities(row))
+                for (_, future), verdict in zip(jobs, verdicts):
+                    future.set_result(verdict)
             except Exception as error:  # noqa: BLE001 - handed to every waiting caller, who re-raises it
                 for _, future in jobs:
                     future.set_exception(error)

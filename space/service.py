@@ -70,7 +70,9 @@ def display_name(payload: Any) -> str:
 
 
 def verdict_markdown(verdict: Verdict, threshold: float) -> str:
-    """The headline for people, with the honest "hard to say" band spelled out."""
+    """The headline for people, with the honest "hard to say" band spelled out, or "not a room" with the leaning in small print."""
+    if verdict.not_a_room:
+        return f"## 🤔 {verdict.headline}\n<small>({html.escape(verdict.leaning)})</small>"
     if verdict.unsure:
         return (
             f"## 🤷 {verdict.headline}\n"
@@ -124,7 +126,7 @@ class SpaceService:
                 for (name, _), result in zip(named, results)]
 
     def predict(self, payload: Any) -> dict:
-        """``{label, confidence, scores, unsure}`` for one photo."""
+        """``{label, confidence, scores, unsure, not_a_room}`` for one photo."""
         path = upload_path(payload)
         with user_errors():
             return self.classify(path)
@@ -173,7 +175,8 @@ class SpaceService:
             if image is None:
                 problems.append(f"- **{name}**: {html.escape(result['error'])}")
                 continue
-            headline = Verdict(result["label"], result["confidence"], result["scores"], result["unsure"]).headline
+            headline = Verdict(result["label"], result["confidence"], result["scores"], result["unsure"],
+                               result["not_a_room"]).headline
             image.thumbnail((256, 256))
             gallery.append((image, f"{result['file']}: {headline}"))
             scores = " | ".join(f"{result['scores'][label]:.0%}" for label in LABELS)

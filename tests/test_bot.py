@@ -115,7 +115,8 @@ def test_about_reports_model_id_and_measured_accuracy(fake, predictor, tmp_path,
     (model_dir / "eval" / "metrics.json").write_text(json.dumps({"accuracy": 0.95, "num_examples": 40}))
     evaluated = Predictor.load(model_dir, threads=1)
     (reply,) = converse(fake, make_config(fake, tmp_path), evaluated, fake.update(message=fake.text_message("/about")))
-    assert reply == f"Model: {model_dir}\nMeasured: validation accuracy 95.0% on 40 images."
+    assert reply == (f"Model: {model_dir}\nMeasured: validation accuracy 95.0% on 40 images.\n"
+                     "“Not a room” check: none (the model has no not_a_room.json), so every photo gets clean or messy.")
 
 
 def test_model_info_falls_back_to_the_model_card_then_says_none(tmp_path):

@@ -36,6 +36,9 @@ class SlowPredictor:
         label = "messy" if row[1] > row[0] else "clean"
         return Verdict(label, float(row.max()), {"clean": float(row[0]), "messy": float(row[1])})
 
+    def verdicts(self, images):
+        return [self.verdict_from_probabilities(row) for row in self.probabilities(images)]
+
 
 def solid(red: int):
     from PIL import Image

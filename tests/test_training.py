@@ -312,3 +312,31 @@ def test_retraining_into_a_model_dir_drops_its_stale_onnx_export(trained_at_24, 
     assert train(image_folder, tiny_model_dir, output) == 0  # 32 px now, export off: evaluation must not use it
     assert not (output / "onnx").exists()
     assert json.loads((output / "eval" / "metrics.json").read_text())["num_examples"] == 12
+
+
+def test_training_builds_the_not_a_room_gate_and_exports_it(trained_at_24, trained):
+    from cleanmessy.gate import load_gate
+
+    for model_dir in (trained, trained_at_24):
+        gate = load_gate(str(model_dir))
+        assert gate is not None and len(gate.weights) == 32  # the tiny model's CLS width
+        assert json.loads((model_dir / "config.json").read_text())["not_a_room_threshold"] == gate.threshold
+        assert gate.info["held_out_rooms_flagged"] <= 0.02
+        assert '"Not a room"' in (model_dir / "README.md").read_text()
+    for name in ("model.onnx", "model_quantized.onnx"):
+        outputs = [output.name for output in onnx.load(str(trained_at_24 / "onnx" / name)).graph.output]
+        assert outputs == ["logits", "not_a_room"]
+    parity = json.loads((trained_at_24 / "eval" / "export.json").read_text())["parity"]
+    assert parity["gate_fp32_max_diff"] < 1e-3 and parity["gate_int8_agreement"] >= 0.95
+
+
+def test_not_rooms_folder_is_used_and_a_bad_one_is_one_clear_line(image_folder, tiny_model_dir, tmp_path, capsys):
+    not_rooms = tmp_path / "not-rooms"
+    not_rooms.mkdir()
+    assert train(image_folder, tiny_model_dir, tmp_path / "m", "--not-rooms", str(not_rooms)) == 2
+    assert "holds no images" in capsys.readouterr().err
+    for i in range(3):
+        make_room_image(seed=i).rotate(90).save(not_rooms / f"owner{i}__repo__pic.png")
+    assert train(image_folder, tiny_model_dir, tmp_path / "m", "--not-rooms", str(not_rooms)) == 0
+    info = json.loads((tmp_path / "m" / "not_a_room.json").read_text())["info"]
+    assert info["trained_on"]["real_not_rooms"] == 3 and "real:owner0" in info["held_out_not_rooms_flagged"]

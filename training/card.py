@@ -86,6 +86,7 @@ def render_card(
     train_seconds: float,
     onnx_note: str | None = None,
     calibration=None,
+    not_a_room_note: str | None = None,
     sources_table: str | None = None,
     hub_datasets: list[str] | None = None,
 ) -> Path:
@@ -121,6 +122,7 @@ def render_card(
         onnx=onnx_note,
         calibration=calibration,
         cv=cross_validation(calibration),
+        not_a_room=not_a_room_note,
         sources_table=sources_table,
     )
     path = output_dir / "README.md"

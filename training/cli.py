@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "0 uses the temperature bench.recipe_cv measured for this recipe on the shared rooms")
     parser.add_argument("--validation-fraction", type=float, default=0.2,
                         help="share held out for validation when the data has no validation split")
+    parser.add_argument("--not-rooms", metavar="DIR", default=None,
+                        help="folder of photos that are not rooms, to train the 'not a room' gate with (generated "
+                             "pictures are always used, so the gate is built without it too)")
     parser.add_argument("--export-onnx", action=argparse.BooleanOptionalAction, default=True,
                         help="also write onnx/model.onnx and the int8 onnx/model_quantized.onnx")
     parser.add_argument("--push-to-hub", metavar="REPO", default=None, help="publish to this Hub model repo")
@@ -221,6 +224,15 @@ def train(splits, base: str, output: Path, params, calibration_folds: int = 0) -
     return Trained(model, processor, metrics, seconds, resolution, calibration)
 
 
+def build_gate(args: argparse.Namespace, trained: Trained, splits) -> str:
+    """Build the "not a room" gate into ``args.output`` (before the export, which carries it); return the card's note."""
+    from training.gate import build_for_training
+
+    report = build_for_training(trained.model, trained.processor, splits, args.not_rooms, args.output, args.seed)
+    print(f"==> {report.summary()}", flush=True)
+    return report.card_note()
+
+
 def export_onnx(output: Path, validation) -> str:
     """Export and parity-check the ONNX models (``output/eval/export.json``); return the card's note."""
     from training.export import export_model, load_parity_set
@@ -232,7 +244,7 @@ def export_onnx(output: Path, validation) -> str:
 
 
 def write_card(args: argparse.Namespace, trained: Trained, base: str, base_description: str, params,
-               train_size: int, onnx_note: str | None, sources=None) -> Path:
+               train_size: int, onnx_note: str | None, sources=None, gate_note: str | None = None) -> Path:
     """The model card ``output/README.md``, every number from the evaluation; ``sources``: the merged data."""
     from training.card import render_card
     from training.packaged_base import card_base
@@ -257,6 +269,7 @@ def write_card(args: argparse.Namespace, trained: Trained, base: str, base_descr
         train_seconds=trained.seconds,
         onnx_note=onnx_note,
         calibration=trained.calibration,
+        not_a_room_note=gate_note,
         sources_table=sources.card_table() if sources else None,
         hub_datasets=[source.hub_id for source in sources.sources if source.hub_id] if sources else None,
     )
@@ -271,8 +284,9 @@ def run(args: argparse.Namespace) -> int:
     trained = train(splits, base, args.output, params, args.calibration_folds)
     if trained is None:  # not the main process of a multi-process run: rank 0 publishes
         return 0
+    gate_note = build_gate(args, trained, splits)
     onnx_note = export_onnx(args.output, splits["validation"]) if args.export_onnx else None
-    card = write_card(args, trained, base, base_description, params, train_size, onnx_note, sources)
+    card = write_card(args, trained, base, base_description, params, train_size, onnx_note, sources, gate_note)
     print(f"==> model: {args.output.resolve()}")
     print(f"==> card:  {card.resolve()}")
     print(f"==> plots: {(args.output / 'eval').resolve()}/*.png")

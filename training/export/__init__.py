@@ -5,7 +5,9 @@
 writes ``onnx/model.onnx`` (fp32) and ``onnx/model_quantized.onnx`` (int8) into the model
 directory: the layout and names transformers.js expects, so one Hub repo serves PyTorch,
 onnxruntime and browsers. The graph takes ``pixel_values`` (N, 3, H, W) and returns
-``logits`` (N, 2), with a dynamic batch axis. ``python -m training`` calls :func:`export_model`
+``logits`` (N, 2), with a dynamic batch axis; when the model directory has a "not a room"
+gate (``not_a_room.json``, see :mod:`cleanmessy.gate`) it also returns ``not_a_room`` (N,),
+the gate's probability, computed in the same pass (its few nodes stay fp32 in the int8 model). ``python -m training`` calls :func:`export_model`
 after training (``--no-export-onnx`` skips it).
 
 The parity check runs both ONNX models and the PyTorch model on the validation images: int8
@@ -29,11 +31,11 @@ from training.export.errors import ExportError, ParityError
 from training.export.graph import OPSET, LogitsOnly, export_fp32, fixed_position_embeddings
 from training.export.model import FP32_FILE, INT8_FILE, ExportReport, export_model
 from training.export.parity import MIN_AGREEMENT, Parity, check_parity, compare
-from training.export.quantize import DEFAULT_QUANTIZATION, QUANTIZATION_MODES, quantize
+from training.export.quantize import DEFAULT_QUANTIZATION, QUANTIZATION_MODES, gate_only_nodes, quantize
 
 __all__ = [
     "DEFAULT_QUANTIZATION", "FP32_FILE", "INT8_FILE", "MIN_AGREEMENT", "OPSET", "QUANTIZATION_MODES",
     "ExportError", "ExportReport", "LogitsOnly", "Parity", "ParityError",
-    "build_parser", "check_parity", "compare", "export_fp32", "export_model", "fixed_position_embeddings",
+    "build_parser", "check_parity", "compare", "export_fp32", "export_model", "fixed_position_embeddings", "gate_only_nodes",
     "load_parity_set", "load_splits", "main", "quantize",
 ]

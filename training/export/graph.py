@@ -1,4 +1,4 @@
-"""The fp32 ONNX graph: ``pixel_values (N, 3, H, W) -> logits (N, 2)``, position embeddings baked in."""
+"""The fp32 ONNX graph: ``pixel_values (N, 3, H, W) -> logits (N, 2)`` [and ``not_a_room (N,)``], position embeddings baked in."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Iterator
 
 import torch
 
-from cleanmessy.backends import ONNX_INPUT, ONNX_OUTPUT
+from cleanmessy.backends import ONNX_GATE_OUTPUT, ONNX_INPUT, ONNX_OUTPUT, classifier_inputs
+from cleanmessy.gate import NotARoomGate
 
 OPSET = 17
 
@@ -23,6 +24,23 @@ class LogitsOnly(torch.nn.Module):
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.model(pixel_values=pixel_values).logits
+
+
+class LogitsAndGate(torch.nn.Module):
+    """``pixel_values -> (logits, not_a_room)``: the gate reads the classifier's input in the same pass."""
+
+    def __init__(self, model: torch.nn.Module, gate: NotARoomGate) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("gate_weights", torch.tensor(list(gate.weights), dtype=torch.float32))
+        self.register_buffer("gate_bias", torch.tensor(float(gate.bias), dtype=torch.float32))
+
+    def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with classifier_inputs(self.model) as captured:
+            logits = self.model(pixel_values=pixel_values).logits
+        cls = captured[0][:, : self.gate_weights.shape[0]]
+        cls = cls / cls.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        return logits, torch.sigmoid(cls @ self.gate_weights + self.gate_bias)
 
 
 @contextlib.contextmanager
@@ -59,8 +77,10 @@ def export_fp32(
     input_size: tuple[int, int],
     opset: int = OPSET,
     bake_positions: bool = True,
+    gate: NotARoomGate | None = None,
 ) -> None:
-    """Write ``model`` as an fp32 ONNX graph ``pixel_values (N,3,H,W) -> logits (N,2)`` with a dynamic batch.
+    """Write ``model`` as an fp32 ONNX graph ``pixel_values (N,3,H,W) -> logits (N,2)`` with a dynamic batch,
+    plus ``not_a_room (N,)`` when ``gate`` is given.
 
     Uses the TorchScript exporter (``dynamo=False``): with torch 2.13 it exports Dinov2 with no
     extra package and matches PyTorch to ~1e-6. (The dynamo exporter needs ``onnxscript``.)
@@ -69,16 +89,18 @@ def export_fp32(
     """
     dummy = torch.zeros(1, 3, *input_size)
     baked = fixed_position_embeddings(model, input_size) if bake_positions else contextlib.nullcontext()
+    graph = LogitsOnly(model.eval()) if gate is None else LogitsAndGate(model.eval(), gate)
+    outputs = [ONNX_OUTPUT] if gate is None else [ONNX_OUTPUT, ONNX_GATE_OUTPUT]
     with warnings.catch_warnings(), baked:
         warnings.simplefilter("ignore")  # TracerWarnings about Python bools and the legacy-exporter notice
         torch.onnx.export(
-            LogitsOnly(model.eval()),
+            graph,
             (dummy,),
             str(path),
             dynamo=False,
             input_names=[ONNX_INPUT],
-            output_names=[ONNX_OUTPUT],
-            dynamic_axes={ONNX_INPUT: {0: "batch_size"}, ONNX_OUTPUT: {0: "batch_size"}},
+            output_names=outputs,
+            dynamic_axes={name: {0: "batch_size"} for name in (ONNX_INPUT, *outputs)},
             opset_version=opset,
             do_constant_folding=True,
         )

@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from cleanmessy.gate import load_gate
 from cleanmessy.model_files import CONFIG_FILE, ONNX_DIR, ONNX_FILES, check_model_dir
 from cleanmessy.preprocess import Preprocessor
 from training.export.errors import ExportError
@@ -25,6 +26,7 @@ logger = logging.getLogger(__name__)
 FP32_FILE = Path(ONNX_FILES["onnx-fp32"]).name
 INT8_FILE = Path(ONNX_FILES["onnx-int8"]).name
 CALIBRATION_IMAGES = 64
+GATE_PARITY_PICTURES = 16
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,9 @@ class ExportReport:
         )
         if p.labelled:
             text += f"; accuracy int8 {p.int8_accuracy:.1%}, PyTorch {p.eager_accuracy:.1%}"
+        if p.gate_int8_agreement is not None:
+            text += (f"; not_a_room: int8 flags the same pictures as PyTorch on {p.gate_int8_agreement:.0%}, max "
+                     f"difference {p.gate_int8_max_diff:.3f} (fp32 {p.gate_fp32_max_diff:.1e})")
         return text
 
     def card_note(self) -> str:
@@ -89,6 +94,13 @@ def _input_size(preprocess: Preprocessor) -> tuple[int, int]:
 def _generated_pixels(input_size: tuple[int, int], count: int = 8) -> np.ndarray:
     """Seeded normalised-looking pixels, for a numerical check when no validation images are given."""
     return np.random.default_rng(0).standard_normal((count, 3, *input_size)).astype(np.float32)
+
+
+def _gate_pictures(preprocess: Preprocessor) -> np.ndarray:
+    """Pixels of a few generated non-room pictures, so the gate's parity check sees flagged inputs too."""
+    from training.negatives import generated
+
+    return preprocess([image for _, image in generated(GATE_PARITY_PICTURES, seed=1)])
 
 
 def _remove_stale(onnx_dir: Path) -> None:
@@ -126,6 +138,7 @@ def export_model(
         raise ExportError("parity_labels must come with parity_images, one label per image")
     model, processor = load_model_and_processor(str(model_dir))
     model.eval()
+    gate = load_gate(str(model_dir))
     preprocess = Preprocessor(processor)
     input_size = _input_size(preprocess)
     if parity_images:
@@ -142,9 +155,10 @@ def export_model(
     with tempfile.TemporaryDirectory(prefix=".onnx-export-", dir=model_dir) as tmp:
         fp32_tmp, int8_tmp = Path(tmp) / FP32_FILE, Path(tmp) / INT8_FILE
         try:
-            export_fp32(model, fp32_tmp, input_size)
+            export_fp32(model, fp32_tmp, input_size, gate=gate)
             scheme = quantize(fp32_tmp, int8_tmp, quantization, calibration)
-            parity = compare(model, fp32_tmp, int8_tmp, pixels, parity_labels)
+            parity = compare(model, fp32_tmp, int8_tmp, pixels, parity_labels, gate=gate,
+                             gate_pixels=_gate_pictures(preprocess) if gate is not None else None)
             check_parity(parity, min_agreement)
         except ExportError:
             _remove_stale(onnx_dir)
