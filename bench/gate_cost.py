@@ -45,8 +45,6 @@ def gateless_copy(model: Path, target: Path) -> Path:
 
 def head_only(threads: int, dims: int = 384, calls: int = 2000) -> str:
     """Time the gate's operators alone in onnxruntime (batch 1, the Dinov2 classifier input of ``2 × dims``)."""
-    import time
-
     import numpy as np
     import onnxruntime as ort
     import torch

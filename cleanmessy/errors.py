@@ -6,6 +6,9 @@ Every error raised by the core derives from :class:`CleanMessyError`, so adapter
 
 from __future__ import annotations
 
+import sys
+from typing import Callable
+
 
 class CleanMessyError(Exception):
     """Base class for errors whose message is safe and useful to show a user."""
@@ -48,3 +51,20 @@ class PyTorchMissingError(ModelLoadError):
             "(pip install torch transformers), or serve the model's int8 ONNX export "
             "(python -m training.export) with the occlusion heatmap, which need neither"
         )
+
+
+def exit_status(work: Callable[[], int], *, interrupted: str | None = None) -> int:
+    """Run a command's ``work`` and return its exit status: the core's errors become one line and 2, never a traceback.
+
+    ``RuntimeError`` counts too (the libraries raise it for bad setups, with a readable message);
+    Ctrl-C returns 130 after ``interrupted``, the line that says what state it left behind.
+    """
+    try:
+        return work()
+    except (CleanMessyError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if interrupted:
+            print(f"interrupted: {interrupted}", file=sys.stderr)
+        return 130

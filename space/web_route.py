@@ -22,7 +22,6 @@ With ``isolated=True`` (the default) every answer carries the cross-origin isola
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from pathlib import Path
 

@@ -22,12 +22,11 @@ import json
 import logging
 import math
 import shutil
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cleanmessy.errors import CleanMessyError
+from cleanmessy.errors import CleanMessyError, exit_status
 from cleanmessy.model_files import ONNX_DIR
 
 DEFAULT_OUTPUT = Path("models/clean-or-messy")
@@ -303,13 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
-        return run(args)
-    except (CleanMessyError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: nothing was pushed; the output directory may hold a partial model", file=sys.stderr)
-        return 130
+        return exit_status(lambda: run(args),
+                           interrupted="nothing was pushed; the output directory may hold a partial model")
     finally:
         from training.distributed import wait_for_everyone
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cleanmessy.errors import CleanMessyError
+from cleanmessy.errors import CleanMessyError, exit_status
 
 DEFAULT_ALPHA = 0.05
 BOOTSTRAP_SAMPLES = 2000
@@ -268,11 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: 0 accepted, 1 refused (with the reason), 2 for errors."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except (CleanMessyError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return exit_status(lambda: run(args))
 
 
 if __name__ == "__main__":
