@@ -25,14 +25,13 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from cleanmessy.code_closure import core_closure
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("gcf", "lambda")
 
 BOT_MODULES = ("__init__", "albums", "app", "buttons", "config", "handlers", "logs", "media", "serverless", "service",
                "texts", "updates")
-CORE_MODULES = ("__init__", "backends", "errors", "explain", "feedback", "hub", "images", "intake", "labels",
-                "model_files", "model_info", "model_source", "occlusion", "predictor", "preprocess", "ratelimit",
-                "settings", "verdict")
 MODEL_FILES = ("config.json", "preprocessor_config.json", "onnx/model_quantized.onnx")
 OPTIONAL_MODEL_FILES = ("eval/metrics.json",)
 RUNTIME_PACKAGES = ("python-telegram-bot", "onnxruntime", "numpy", "pillow")
@@ -161,10 +160,12 @@ def copy_model(model_dir: Path, destination: Path) -> None:
 
 
 def copy_code(destination: Path) -> None:
-    for package, modules in (("bot", BOT_MODULES), ("cleanmessy", CORE_MODULES)):
-        (destination / package).mkdir(parents=True)
-        for module in modules:
-            shutil.copy2(ROOT / package / f"{module}.py", destination / package / f"{module}.py")
+    """The bot modules the handler runs, and the core modules they import (followed through each other)."""
+    bot_files = [ROOT / "bot" / f"{module}.py" for module in BOT_MODULES]
+    for path in [*bot_files, *core_closure(bot_files, ROOT)]:
+        target = destination / path.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
 
 
 def install_dependencies(requirements: Path, target: Path, *, platforms: tuple[str, ...], python_version: str) -> None:

@@ -39,7 +39,6 @@ Deploying again updates the Space in place and removes shipped files that no lon
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import logging
 import re
@@ -53,6 +52,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from cleanmessy import settings
+from cleanmessy.code_closure import CORE, core_closure, imported_modules
 from cleanmessy.errors import CleanMessyError
 from cleanmessy.hub import MissingImageProcessorError, endpoint, hub_errors, repo_url
 from cleanmessy.model_files import CONFIG_FILE, ONNX_FILES, PROCESSOR_FILE
@@ -60,12 +60,10 @@ from cleanmessy.model_files import CONFIG_FILE, ONNX_FILES, PROCESSOR_FILE
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
-CORE = "cleanmessy"
 APP_FILE = "space/app.py"
 SDK_PACKAGES = {"gradio", "gradio-client"}  # installed by the Space runtime from sdk_version
 SDK_EXTRAS = ("mcp", "pydantic")
 """The ``gradio[mcp]`` extra, which the runtime does not install: the app serves MCP by default (``MCP_SERVER``)."""
-IMPORT_GUARDS = {"ImportError", "ModuleNotFoundError"}
 HARDWARE = "cpu-basic"
 ONNX_INT8 = ONNX_FILES["onnx-int8"]
 SERVED_FILES = (CONFIG_FILE, PROCESSOR_FILE, ONNX_INT8)
@@ -84,52 +82,6 @@ class DeployError(CleanMessyError):
 def normalise(name: str) -> str:
     """A distribution name in PEP 503 form (``Pillow`` -> ``pillow``, ``huggingface_hub`` -> ``huggingface-hub``)."""
     return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def imported_modules(source: str, *, include_optional: bool = False) -> set[str]:
-    """Absolute module names imported anywhere in ``source`` (function bodies included).
-
-    Imports inside ``try: ... except ImportError`` are optional and left out unless ``include_optional``.
-    """
-    tree = ast.parse(source)
-    optional: set[int] = set()
-    if not include_optional:
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Try) and any(
-                isinstance(h.type, ast.Name) and h.type.id in IMPORT_GUARDS
-                or isinstance(h.type, ast.Tuple) and {getattr(e, "id", "") for e in h.type.elts} & IMPORT_GUARDS
-                for h in node.handlers
-            ):
-                optional |= {id(inner) for statement in node.body for inner in ast.walk(statement)}
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if id(node) in optional:
-            continue
-        if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module)
-            names |= {f"{node.module}.{alias.name}" for alias in node.names}
-    return names
-
-
-def core_closure(entry_files: list[Path], root: Path = ROOT) -> list[Path]:
-    """The ``cleanmessy`` files that ``entry_files`` import, directly or through each other."""
-    shipped: set[Path] = {root / CORE / "__init__.py"}
-    pending = list(entry_files) + [root / CORE / "__init__.py"]
-    while pending:
-        path = pending.pop()
-        for name in imported_modules(path.read_text("utf-8"), include_optional=True):
-            parts = name.split(".")
-            if parts[0] != CORE:
-                continue
-            candidate = root.joinpath(*parts).with_suffix(".py")
-            if not candidate.is_file():  # `from cleanmessy.x import Name`: the module is the parent
-                candidate = root.joinpath(*parts[:-1]).with_suffix(".py")
-            if candidate.is_file() and candidate not in shipped:
-                shipped.add(candidate)
-                pending.append(candidate)
-    return sorted(shipped)
 
 
 def root_pins(requirements: Path) -> dict[str, str]:
