@@ -38,7 +38,7 @@ def _train(command: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
 def test_two_processes_write_one_model_with_a_loss_like_one_process(tiny_model_dir, tmp_path) -> None:
     data = write_image_folder(tmp_path / "data", per_class=8)
     common = ["-m", "training", "--data", str(data), "--base", str(tiny_model_dir), "--epochs", "3",
-              "--lr", "1e-3", "--no-export-onnx", "--seed", "0"]
+              "--lr", "3e-4", "--no-export-onnx", "--seed", "0"]
     single = _train([sys.executable, *common, "--output", str(tmp_path / "one"), "--batch-size", "4"], tmp_path)
     assert single.returncode == 0, single.stderr[-2000:]
     # Two processes with 2 photos each per step: the same 4 photos per optimiser step as the single run.
@@ -53,8 +53,11 @@ def test_two_processes_write_one_model_with_a_loss_like_one_process(tiny_model_d
     assert not (two / "checkpoints").exists()
     one_history, two_history = _history(tmp_path / "one"), _history(two)
     assert _final(one_history, "step") == _final(two_history, "step") == 12  # 16 photos / 4 per step × 3 epochs
-    assert abs(_final(one_history, "eval_loss") - _final(two_history, "eval_loss")) < 0.1
-    assert abs(_final(one_history, "train_loss") - _final(two_history, "train_loss")) < 0.1
+    # The two runs see the photos in different orders (DistributedSampler), so on 16 photos their losses differ
+    # somewhat; a run that diverged or learned nothing would be at chance (0.5) and far away. (The logged
+    # train_loss is rank 0's own average, not comparable; the evaluation covers the same 16 photos in both.)
+    assert _final(one_history, "eval_accuracy") >= 0.75 and _final(two_history, "eval_accuracy") >= 0.75
+    assert abs(_final(one_history, "eval_loss") - _final(two_history, "eval_loss")) < 0.25
 
 
 def test_streams_a_sharded_hub_dataset_into_a_short_run(tiny_model_dir, hub, tmp_path) -> None:
