@@ -76,7 +76,7 @@ def page_classify(driver, photo: Path) -> tuple[float, float]:
     from selenium.webdriver.common.by import By
 
     driver.execute_script("const r = document.getElementById('result'); delete r.dataset.json; delete r.dataset.ms;")
-    driver.find_element(By.CSS_SELECTOR, "input#photo[type=file]").send_keys(str(photo))
+    driver.find_element(By.CSS_SELECTOR, "input#photo[type=file]").send_keys(str(Path(photo).resolve()))
     total, model = _wait(driver, "const r = document.getElementById('result');"
                                  "return r.dataset.json && r.dataset.ms ? [r.dataset.ms, r.dataset.inferenceMs] : null;", 120)
     return float(total), float(model)
