@@ -321,9 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     Re-export afterwards (``python -m training.export``) so the ONNX files carry the new gate.
     """
     import argparse
-    import sys
 
-    from cleanmessy.errors import CleanMessyError
+    from cleanmessy.errors import exit_status
     from cleanmessy.model_files import load_model_and_processor
     from training.data import load_training_data
 
@@ -333,15 +332,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--not-rooms", metavar="DIR", default=None, help="folder of real non-room photos")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    try:
+
+    def rebuild() -> int:
         model, processor = load_model_and_processor(args.model)
         splits = load_training_data(args.data, seed=args.seed)
         report = build_for_training(model, processor, splits, args.not_rooms, args.model, args.seed)
-    except CleanMessyError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"==> {report.summary()}")
-    return 0
+        print(f"==> {report.summary()}")
+        return 0
+
+    return exit_status(rebuild)
 
 
 if __name__ == "__main__":
