@@ -150,12 +150,18 @@ class EngineAdapter:
             self.click(driver, thumbnail)
         except StaleElementReferenceException:
             return None
-        args = (self.preview_image, self.preview_link, list(self.placeholder_markers), thumb_src, self._previous)
+        found = self.wait_for_preview(driver, timeout, _PREVIEW_JS, self.preview_image, self.preview_link,
+                                      list(self.placeholder_markers), thumb_src, self._previous)
+        return None if found is None else Candidate(image_url=found[0], page_url=found[1])
+
+    def wait_for_preview(self, driver: WebDriver, timeout: float, script: str, *args) -> tuple[str, str] | None:
+        """Poll ``script`` (with ``args``) until it returns ``[full-size URL, page URL]``; remember the URL.
+
+        ``None`` after ``timeout`` s: the preview never showed a new full-size image.
+        """
         try:
-            found = WebDriverWait(driver, timeout, poll_frequency=POLL).until(
-                lambda d: d.execute_script(_PREVIEW_JS, *args)
-            )
+            found = WebDriverWait(driver, timeout, poll_frequency=POLL).until(lambda d: d.execute_script(script, *args))
         except TimeoutException:
             return None
         self._previous = found[0]
-        return Candidate(image_url=found[0], page_url=found[1])
+        return found[0], found[1]

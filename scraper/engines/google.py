@@ -23,12 +23,11 @@ from __future__ import annotations
 
 from typing import Callable
 
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import WebDriverWait
 
-from scraper.engines.base import POLL, Candidate, EngineAdapter
+from scraper.engines.base import Candidate, EngineAdapter
 
 # Shared by both scripts below: full-size URLs are http(s) and not Google's own gstatic thumbnails.
 _IS_FULL_JS = r"""
@@ -148,13 +147,7 @@ class GoogleImages(EngineAdapter):
             self.click(driver, thumbnail)
         except StaleElementReferenceException:
             return None
-        args = (tile["docId"], tile["thumbSrc"], self._previous, markers, self.preview_panel, self.preview_image,
-                self.preview_link, self.legacy_preview_image, self.legacy_preview_link)
-        try:
-            found = WebDriverWait(driver, timeout, poll_frequency=POLL).until(
-                lambda d: d.execute_script(_FROM_PANEL_JS, *args)
-            )
-        except TimeoutException:
-            return None
-        self._previous = found[0]
-        return Candidate(image_url=found[0], page_url=found[1] or tile["page"])
+        found = self.wait_for_preview(driver, timeout, _FROM_PANEL_JS, tile["docId"], tile["thumbSrc"], self._previous,
+                                      markers, self.preview_panel, self.preview_image, self.preview_link,
+                                      self.legacy_preview_image, self.legacy_preview_link)
+        return None if found is None else Candidate(image_url=found[0], page_url=found[1] or tile["page"])
