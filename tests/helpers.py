@@ -121,3 +121,17 @@ def save_tiny_vit(directory: Path, seed: int = 0) -> Path:
     ViTImageProcessorPil(size={"height": 32, "width": 32}, image_mean=[0.5] * 3, image_std=[0.5] * 3
                          ).save_pretrained(directory)
     return directory
+
+
+def fit_full_batch(model, pixels, labels, steps: int, lr: float = 1e-3) -> None:
+    """Train ``model`` in place: ``steps`` AdamW steps of cross-entropy on the whole batch, then eval mode."""
+    import torch
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(model(pixel_values=pixels).logits, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()

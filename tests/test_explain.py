@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from cleanmessy.explain import METHODS, Explanation, explain, overlay_heatmap, uses_pytorch, view_box
 from cleanmessy.labels import ID2LABEL, LABEL2ID
 from cleanmessy.predictor import Predictor
-from tests.helpers import tiny_config, tiny_image_processor
+from tests.helpers import fit_full_batch, tiny_config, tiny_image_processor
 
 SIDES = (None, "left", None, "right")
 """Scene kinds by ``seed % 4``: half the scenes are calm, the others have clutter in one half."""
@@ -59,14 +59,7 @@ def train_clutter_spotter(build) -> Predictor:
     images = [scene(SIDES[i % 4], i) for i in range(128)]
     labels = torch.tensor([LABEL2ID["clean" if SIDES[i % 4] is None else "messy"] for i in range(128)])
     pixels = torch.from_numpy(predictor.preprocess(images))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    model.train()
-    for _ in range(60):
-        loss = torch.nn.functional.cross_entropy(model(pixel_values=pixels).logits, labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    model.eval()
+    fit_full_batch(model, pixels, labels, steps=60)
     return predictor
 
 

@@ -14,7 +14,7 @@ from cleanmessy.labels import LABEL2ID
 from cleanmessy import settings
 from cleanmessy.predictor import Predictor
 from cleanmessy.preprocess import Preprocessor
-from tests.helpers import tiny_config, tiny_image_processor
+from tests.helpers import fit_full_batch, tiny_config, tiny_image_processor
 from training.resolution import processor_at
 
 WIDTHS = (36, 54, 72)
@@ -55,14 +55,7 @@ def whole_frame_spotter() -> Predictor:
     scenes = [training_scene(i) for i in range(192)]
     pixels = torch.from_numpy(predictor.preprocess([image for image, _ in scenes]))
     labels = torch.tensor([label for _, label in scenes])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    model.train()
-    for _ in range(100):
-        loss = torch.nn.functional.cross_entropy(model(pixel_values=pixels).logits, labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    model.eval()
+    fit_full_batch(model, pixels, labels, steps=100)
     return predictor
 
 
