@@ -83,7 +83,7 @@ def embed_fold(model_dir: Path, room_files: list[Path], not_room_dir: Path, cach
     from cleanmessy.model_files import load_model_and_processor
     from cleanmessy.preprocess import Preprocessor
     from training import negatives
-    from training.gate import GENERATED_COUNT, VIEWS_PER_NOT_ROOM, classifier_inputs
+    from training.gate import GENERATED_COUNT, VIEWS_PER_NOT_ROOM, VIEWS_PER_ROOM, classifier_inputs
 
     model, processor = load_model_and_processor(str(model_dir))
     preprocess = Preprocessor(processor)
@@ -92,7 +92,7 @@ def embed_fold(model_dir: Path, room_files: list[Path], not_room_dir: Path, cach
     generated = negatives.generated(GENERATED_COUNT, seed=seed)
     sets = {
         "rooms": rooms,
-        "room_views": negatives.room_views(rooms, 1, seed=seed),
+        "room_views": negatives.room_views(rooms, VIEWS_PER_ROOM, seed=seed),
         "generated": [image for _, image in generated],
         "not_rooms": [image for _, image in not_rooms],
         "not_room_views": negatives.views([image for _, image in not_rooms], VIEWS_PER_NOT_ROOM, seed=seed),
@@ -205,6 +205,31 @@ def features_of(arrays: dict, name: str, kind: str) -> np.ndarray:
     return normalised(x[:, :hidden] if kind == "cls" else x)
 
 
+def fit_gate(variant: Variant, arrays: dict, train_rooms: np.ndarray, room_labels: np.ndarray,
+             keep_real: np.ndarray) -> tuple[Scorer, float]:
+    """The gate ``variant`` learns from one fold model's embeddings, and the threshold training would choose.
+
+    It learns from the rooms marked ``train_rooms`` (and their views), and from the generated pictures and
+    the real non-room photos marked ``keep_real`` (and their views), as far as the variant uses them.
+    """
+    names = arrays["not_room_names"]
+    views_per = len(arrays["not_room_views"]) // max(1, len(names))
+    rooms = features_of(arrays, "rooms", variant.features)
+    room_views = features_of(arrays, "room_views", variant.features)
+    per_room = len(room_views) // len(rooms)
+    negatives = [features_of(arrays, "generated", variant.features)] if variant.generated else []
+    if variant.real:
+        negatives += [features_of(arrays, "not_rooms", variant.features)[keep_real],
+                      features_of(arrays, "not_room_views", variant.features)[np.repeat(keep_real, views_per)]]
+    viewed = np.repeat(train_rooms, per_room)
+    data = Training(np.concatenate([rooms[train_rooms], room_views[viewed]]),
+                    np.concatenate([room_labels[train_rooms], np.repeat(room_labels, per_room)[viewed]]),
+                    np.concatenate([np.flatnonzero(train_rooms), np.repeat(np.arange(len(rooms)), per_room)[viewed]]),
+                    np.concatenate([np.zeros(train_rooms.sum(), bool), np.ones(viewed.sum(), bool)]),
+                    np.concatenate(negatives) if negatives else np.zeros((0, rooms.shape[1])))
+    return variant.fit(data), production_threshold(variant.fit, data)
+
+
 def evaluate(variant: Variant, folds: list[tuple[int, dict]], room_fold: np.ndarray, room_labels: np.ndarray,
              groups: dict[str, dict[str, str]], grouping: str) -> dict:
     """Held-out room rate (pooled over folds) and held-out non-room rate (pooled over groups and folds)."""
@@ -212,30 +237,12 @@ def evaluate(variant: Variant, folds: list[tuple[int, dict]], room_fold: np.ndar
     per_group: dict[str, list[int]] = {}
     generated_flagged = generated_total = 0
     for fold, arrays in folds:
-        names = [str(n) for n in arrays["not_room_names"]]
-        group_of = np.array([groups[n][grouping] for n in names])
-        views_per = len(arrays["not_room_views"]) // max(1, len(names))
-        view_group = np.repeat(group_of, views_per)
+        group_of = np.array([groups[str(n)][grouping] for n in arrays["not_room_names"]])
         train_rooms = room_fold != fold
         rooms = features_of(arrays, "rooms", variant.features)
-        room_views = features_of(arrays, "room_views", variant.features)
-        base_rooms = np.concatenate([rooms[train_rooms], room_views[train_rooms]])
-        base_labels = np.concatenate([room_labels[train_rooms], room_labels[train_rooms]])
-        photo_ids = np.concatenate([np.flatnonzero(train_rooms)] * 2)
-        is_view = np.concatenate([np.zeros(train_rooms.sum(), bool), np.ones(train_rooms.sum(), bool)])
-        generated = features_of(arrays, "generated", variant.features)
         real = features_of(arrays, "not_rooms", variant.features)
-        real_views = features_of(arrays, "not_room_views", variant.features)
         for group in sorted(set(group_of)):
-            negatives = []
-            if variant.generated:
-                negatives.append(generated)
-            if variant.real:
-                negatives += [real[group_of != group], real_views[view_group != group]]
-            data = Training(base_rooms, base_labels, photo_ids, is_view,
-                            np.concatenate(negatives) if negatives else np.zeros((0, rooms.shape[1])))
-            scorer = variant.fit(data)
-            threshold = production_threshold(variant.fit, data)
+            scorer, threshold = fit_gate(variant, arrays, train_rooms, room_labels, group_of != group)
             held_rooms = scorer(rooms[~train_rooms]) >= threshold
             rooms_flagged += int(held_rooms.sum())
             rooms_total += len(held_rooms)
@@ -246,7 +253,7 @@ def evaluate(variant: Variant, folds: list[tuple[int, dict]], room_fold: np.ndar
             per_group[group][0] += int(flagged.sum())
             per_group[group][1] += len(flagged)
             if not variant.generated:
-                flagged_generated = scorer(generated) >= threshold
+                flagged_generated = scorer(features_of(arrays, "generated", variant.features)) >= threshold
                 generated_flagged += int(flagged_generated.sum())
                 generated_total += len(flagged_generated)
     return {
@@ -257,6 +264,45 @@ def evaluate(variant: Variant, folds: list[tuple[int, dict]], room_fold: np.ndar
         "per_group": {g: c[0] / c[1] for g, c in per_group.items()},
         "generated": generated_flagged / generated_total if generated_total else None,
     }
+
+
+# ---------------------------------------------------------------- per run of bench.recipe_cv
+
+
+def recipe_cv_arrays(saved) -> dict | None:
+    """One ``bench.recipe_cv`` run's ``.npz`` in :func:`embed_fold`'s layout (``None`` if it has no gate arrays)."""
+    if "gate_generated_cls" not in saved:
+        return None
+    return {"rooms": saved["rooms_cls"], "room_views": saved["gate_room_views_cls"],
+            "generated": saved["gate_generated_cls"], "generated_kinds": saved["gate_generated_kind"],
+            "not_rooms": saved["notrooms_cls"], "not_room_views": saved["gate_notroom_views_cls"],
+            "not_room_names": saved["notrooms_path"], "hidden_size": np.array(saved["rooms_cls"].shape[1])}
+
+
+def run_rates(saved, groups: dict[str, dict[str, str]], variant: Variant = VARIANTS[0]) -> dict[str, float] | None:
+    """The gate's rates for one cross-validation run, the way ``python -m training`` builds it without that fold.
+
+    ``rooms``: held-out rooms flagged; ``not_rooms_category`` / ``not_rooms_source``: real non-room photos
+    flagged by a gate that never saw their category / source; ``composed_rooms`` / ``cut_rooms``: held-out
+    rooms made 2:1 by composing, or 2:1 and 1:2 by cutting, flagged (``bench.recipe_cv.wide_photos``);
+    ``probes``: photos from installed packages (never trained on) flagged by the gate fitted on everything.
+    """
+    arrays = recipe_cv_arrays(saved)
+    if arrays is None:
+        return None
+    held = saved["rooms_heldout"]
+    room_fold = np.where(held, 0, 1)
+    labels = saved["rooms_label"]
+    by_category = evaluate(variant, [(0, arrays)], room_fold, labels, groups, "category")
+    by_source = evaluate(variant, [(0, arrays)], room_fold, labels, groups, "source")
+    scorer, threshold = fit_gate(variant, arrays, ~held, labels, np.ones(len(arrays["not_room_names"]), bool))
+    wide = scorer(normalised(saved["wide_cls"])) >= threshold
+    kinds = saved["wide_kind"]
+    return {"rooms": by_category["rooms"], "not_rooms_category": by_category["not_rooms"],
+            "not_rooms_source": by_source["not_rooms"],
+            "composed_rooms": float(np.mean(wide[np.isin(kinds, ["mirror", "pair"])])),
+            "cut_rooms": float(np.mean(wide[np.isin(kinds, ["strip", "tall"])])) if "strip" in kinds else float("nan"),
+            "probes": float(np.mean(scorer(normalised(saved["probe_cls"])) >= threshold))}
 
 
 def render(results: dict[str, dict[str, dict]], used: list[int], folds: int, rooms: int, not_rooms: int) -> str:

@@ -66,7 +66,10 @@ def done_runs(path: Path) -> set[str]:
 
 
 def wide_photos(held_out: list[tuple[Path, int]]) -> tuple[list[Image.Image], list[int], list[str]]:
-    """2:1 photos composed from held-out square photos, labels kept: each beside its mirror, and beside a same-label one."""
+    """Photos of other shapes made from held-out square photos, labels kept. Composed, 2:1: each beside its
+    mirror (``mirror``), and beside a same-label one (``pair``). Cut: its middle band, full width and half the
+    height (``strip``, 2:1), or full height and half the width (``tall``, 1:2), as a wide or portrait photo of
+    the room would frame it (for the gate; the band may miss the mess, so not for accuracy)."""
     images, labels, kinds = [], [], []
     by_label: dict[int, list[Path]] = {}
     for path, label in held_out:
@@ -80,6 +83,11 @@ def wide_photos(held_out: list[tuple[Path, int]]) -> tuple[list[Image.Image], li
                 canvas.paste(left, (0, 0))
                 canvas.paste(right, (left.width, 0))
                 images.append(canvas)
+                labels.append(label)
+                kinds.append(kind)
+            w, h = left.size
+            for kind, box in (("strip", (0, h // 4, w, h // 4 + h // 2)), ("tall", (w // 4, 0, w // 4 + w // 2, h))):
+                images.append(left.crop(box))
                 labels.append(label)
                 kinds.append(kind)
     return images, labels, kinds
@@ -98,6 +106,48 @@ def logits_and_embeddings(model, preprocess, images: list[Image.Image], batch: i
         logits.append(model.classifier(features))
         embeddings.append(torch.nn.functional.normalize(features[:, :hidden], dim=1))
     return torch.cat(logits).numpy(), torch.cat(embeddings).numpy()
+
+
+def not_room_files(folder: Path) -> list[Path]:
+    """The non-room photos of ``folder``, sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"})
+
+
+def probe_photos() -> list[Path]:
+    """Photos that ship inside installed packages (Gradio's examples, Matplotlib's sample photo): a source of
+    non-room pictures that neither the gate nor the shared folder contains, scored but never trained on."""
+    from importlib.util import find_spec
+
+    def package(name: str) -> Path:
+        spec = find_spec(name)
+        return Path(spec.submodule_search_locations[0]) if spec else Path("/nonexistent")
+
+    found = sorted((package("gradio") / "media_assets" / "images").glob("*.jp*g"))
+    return found + sorted((package("matplotlib") / "mpl-data" / "sample_data").glob("*.jpg"))
+
+
+def gate_arrays(model, preprocess, rooms: list[Image.Image], others: list[Image.Image]) -> dict[str, np.ndarray]:
+    """The rest of what ``python -m training`` builds the gate from, embedded by this fold's model.
+
+    ``gate_room_views_cls`` (``VIEWS_PER_ROOM`` views per room photo, in ``rooms_path`` order),
+    ``gate_generated_cls`` / ``gate_generated_kind`` (the generated non-room pictures),
+    ``gate_notroom_views_cls`` (``VIEWS_PER_NOT_ROOM`` views per non-room photo, in order) and
+    ``probe_path`` / ``probe_cls`` (:func:`probe_photos`).
+    """
+    from training import negatives
+    from training.gate import GENERATED_COUNT, VIEWS_PER_NOT_ROOM, VIEWS_PER_ROOM
+
+    generated = negatives.generated(GENERATED_COUNT)
+    probes = probe_photos()
+    sets = {
+        "gate_room_views_cls": negatives.room_views(rooms, VIEWS_PER_ROOM),
+        "gate_generated_cls": [image for _, image in generated],
+        "gate_notroom_views_cls": negatives.views(others, VIEWS_PER_NOT_ROOM),
+        "probe_cls": [load_image(path) for path in probes],
+    }
+    arrays = {key: logits_and_embeddings(model, preprocess, images)[1] for key, images in sets.items() if images}
+    return {**arrays, "gate_generated_kind": np.array([kind for kind, _ in generated]),
+            "probe_path": np.array([path.name for path in probes])}
 
 
 def save_arrays(path: Path, **arrays) -> None:
@@ -173,8 +223,7 @@ def score_model(model, processor, name: str, fold: int, folds: int, data: Path, 
     labels = np.array([label for _, label in rooms])
     wide, wide_labels, wide_kinds = wide_photos([room for room, is_held in zip(rooms, held) if is_held])
     wide_logits, wide_cls = logits_and_embeddings(model, preprocess, wide)
-    others = sorted(p for p in not_rooms.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"}) \
-        if not_rooms else []
+    others = not_room_files(not_rooms) if not_rooms else []
     other_logits, other_cls = logits_and_embeddings(model, preprocess, [load_image(p) for p in others]) \
         if others else (np.zeros((0, 2)), np.zeros((0, model.config.hidden_size)))
     save_arrays(ARTIFACTS / f"{name}.npz",
@@ -182,7 +231,8 @@ def score_model(model, processor, name: str, fold: int, folds: int, data: Path, 
                 rooms_heldout=held, rooms_logits=room_logits, rooms_cls=room_cls,
                 notrooms_path=np.array([p.name for p in others]), notrooms_logits=other_logits,
                 notrooms_cls=other_cls, wide_label=np.array(wide_labels), wide_kind=np.array(wide_kinds),
-                wide_logits=wide_logits, wide_cls=wide_cls)
+                wide_logits=wide_logits, wide_cls=wide_cls,
+                **gate_arrays(model, preprocess, [load_image(p) for p, _ in rooms], [load_image(p) for p in others]))
     wide_labels, wide_kinds = np.array(wide_labels), np.array(wide_kinds)
     return {
         "run": name, "fold": fold,
@@ -391,6 +441,38 @@ def epoch_table(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def gate_rates(runs: list[dict], not_rooms: Path) -> dict[str, dict[str, float]]:
+    """``bench.not_a_room_cv.run_rates`` of every run whose ``.npz`` has the gate arrays (cached in gate_rates.json)."""
+    from bench.not_a_room_cv import not_room_groups, run_rates
+
+    cache_path = ARTIFACTS / "gate_rates.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    groups = not_room_groups(not_rooms)
+    for run in runs:
+        if run["run"] not in cache:
+            rates = run_rates(np.load(ARTIFACTS / f"{run['run']}.npz"), groups)
+            if rates is not None:
+                cache[run["run"]] = rates
+                cache_path.write_text(json.dumps(cache, indent=1) + "\n")
+                print(f"{run['run']}: gate {rates}", flush=True)
+    return {name: cache[name] for name in (run["run"] for run in runs) if name in cache}
+
+
+def gate_table(runs: list[dict], rates: dict[str, dict[str, float]]) -> str:
+    """Mean ± sd (min–max) over runs of each "not a room" rate, per recipe."""
+    lines = ["| recipe | runs | held-out rooms flagged | non-rooms flagged, category unseen | non-rooms flagged, "
+             "source unseen | rooms composed 2:1 flagged | rooms cut 2:1 or 1:2 flagged "
+             "| photos from installed packages flagged |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for recipe in RECIPES:
+        measured = [rates[r["run"]] for r in runs if r["recipe"] == recipe and r["run"] in rates]
+        if measured:
+            cells = [spread([m[key] for m in measured]) for key in
+                     ("rooms", "not_rooms_category", "not_rooms_source", "composed_rooms", "cut_rooms", "probes")]
+            lines.append(f"| {recipe} | {len(measured)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def band_table(summary: dict, threshold: float) -> str:
     """How the "hard to say" threshold splits the calibrated out-of-fold predictions."""
     probabilities = softmax(summary["oof_logits"], summary["temperature"])
@@ -437,6 +519,15 @@ def report(args: argparse.Namespace) -> int:
             "ece_calibrated": round(statistics.mean(chosen["seed_ece_calibrated"]), 4),
             "unsure_threshold": threshold,
         }, indent=2, ensure_ascii=False) + "\n")
+    rates = gate_rates(runs, args.not_rooms)
+    if rates:
+        body += ("\n\n**\"Not a room\" per run.** For each run, the gate `python -m training` would build on that "
+                 "run's fine-tuned model, without the held-out fold's rooms (threshold chosen on the training rooms: "
+                 "at most 2% flagged, 5-fold). Non-room rates: each category, or each source repository, of the "
+                 f"{len(not_room_files(args.not_rooms))} real non-room photos held out in turn (the 300 generated "
+                 "pictures always in). \"Installed packages\": the photos that ship with Gradio and Matplotlib "
+                 f"({len(probe_photos())}: cheetahs, a lion, a tower, a toy, a portrait), never trained on. Mean ± sd "
+                 "over runs (min–max); `bench.not_a_room_cv.run_rates`.\n\n" + gate_table(runs, rates))
     command = "python -m bench.recipe_cv report"
     if args.no_write:
         print(body)
@@ -470,6 +561,8 @@ def main(argv: list[str] | None = None) -> int:
     scorer.add_argument("--threads", type=int, default=2)
     reporter = commands.add_parser("report", help="write BENCHMARKS.md, docs/reliability_oof.png, recipe_cv.json")
     reporter.add_argument("--folds", type=int, default=4)
+    reporter.add_argument("--not-rooms", type=Path, default=Path("../shared/data/not-rooms"),
+                          help="the non-room folder the runs embedded (its provenance.csv groups the photos)")
     reporter.add_argument("--no-write", action="store_true", help="print instead of writing BENCHMARKS.md")
     args = parser.parse_args(argv)
     return {"run": run, "score": score_saved, "report": report}[args.command](args)

@@ -132,6 +132,22 @@ def test_generated_pictures_are_seeded_and_varied() -> None:
     assert all(image.mode == "RGB" and min(image.size) >= 100 for _, image in first)
 
 
+def test_room_views_include_wide_and_tall_shapes() -> None:
+    """Every second view of a room is cut 1:2 to 2:1, so a squeezed wide photo still counts as a room."""
+    from PIL import Image
+
+    from training.negatives import room_views
+
+    square = Image.new("RGB", (300, 300), (200, 180, 150))
+    views = room_views([square] * 40, 2, seed=1)
+    aspects = np.array([view.width / view.height for view in views])
+    shaped = aspects[1::2]
+    assert len(views) == 80
+    assert ((shaped >= 0.5 - 0.02) & (shaped <= 2 + 0.02)).all()
+    assert (shaped > 1.4).any() and (shaped < 1 / 1.4).any()
+    assert (np.abs(np.log(aspects[0::2])) < np.log(1.3)).all()  # the first view keeps roughly the photo's shape
+
+
 # ---- ONNX ---------------------------------------------------------------------------------------
 
 

@@ -35,7 +35,7 @@ MAX_ROOM_RATE = 0.02
 ROOM_FOLDS = 5
 GENERATED_COUNT = 300
 VIEWS_PER_NOT_ROOM = 4
-VIEWS_PER_ROOM = 1
+VIEWS_PER_ROOM = 2
 PENALTY = 1e-4
 EMBED_BATCH = 32
 MAX_STREAMED_ROOMS = 1000
@@ -185,7 +185,7 @@ class GateReport:
     def card_note(self) -> str:
         """What the model card says about the gate: how it was trained and its cross-validated rates."""
         text = (f"It is a logistic head on the L2-normalised CLS embedding, trained on {self.rooms} room photos "
-                f"(and {self.room_views} grey, blurred or small views of them) against {self.generated} generated "
+                f"(and {self.room_views} grey, blurred, small, wide or tall views of them) against {self.generated} generated "
                 "non-room pictures (text pages, screenshots, charts, shapes, noise, gradients, patterns, retina- and "
                 "microscope-like images, simple landscapes)")
         if self.real_not_rooms:

@@ -7,8 +7,8 @@ screenshots, charts, logos and clip-art, noise and gradients, patterns, retina- 
 microscope-like images, simple landscapes. :func:`views` turns real non-room photos (the
 ``--not-rooms`` folder) into many: crops, tiles, mirrors, grey and colour shifts, blur.
 
-:func:`room_views` does the opposite for rooms (grey, blurred, small, dim views), so that
-"grey", "blurry" or "low resolution" cannot become the gate's idea of "not a room".
+:func:`room_views` does the opposite for rooms (grey, blurred, small, dim, wide and tall views), so that
+"grey", "blurry", "low resolution" or "another shape" cannot become the gate's idea of "not a room".
 """
 
 from __future__ import annotations
@@ -273,10 +273,28 @@ def views(images: Iterable[Image.Image], per_image: int, seed: int = 0) -> list[
     return [_photo_changes(_crop(image, rng, (0.15, 1.0)), rng) for image in images for _ in range(per_image)]
 
 
+def _aspect_crop(image: Image.Image, rng: random.Random, widest: float = 2.0) -> Image.Image:
+    """A crop of 70–100% of the largest box of a random aspect ratio (``1/widest`` to ``widest``, log-uniform).
+
+    Resized whole to the model's square input, such a crop looks like a wide or tall photo of the
+    same scene does: squeezed along its long side.
+    """
+    width, height = image.size
+    aspect = math.exp(rng.uniform(-math.log(widest), math.log(widest)))
+    w, h = (width, width / aspect) if width / aspect <= height else (height * aspect, height)
+    scale = rng.uniform(0.7, 1.0)
+    w, h = max(8, int(w * scale)), max(8, int(h * scale))
+    left, top = rng.randint(0, width - w), rng.randint(0, height - h)
+    return image.crop((left, top, left + w, top + h))
+
+
 def room_views(images: Iterable[Image.Image], per_image: int, seed: int = 0) -> list[Image.Image]:
-    """``per_image`` random views of each room photo: wide crops (60–100%) with the same photo changes."""
+    """``per_image`` random views of each room photo, with the same photo changes: the first a wide crop
+    (60–100% of the area), every second one a wide or tall crop (aspect ratio 1:2 to 2:1), so that
+    photos of other shapes than the training photos' do not look "not a room" once squeezed square."""
     rng = random.Random(seed + 1)
-    return [_photo_changes(_crop(image, rng, (0.6, 1.0)), rng) for image in images for _ in range(per_image)]
+    return [_photo_changes(_aspect_crop(image, rng) if view % 2 else _crop(image, rng, (0.6, 1.0)), rng)
+            for image in images for view in range(per_image)]
 
 
 def load_folder(folder: str | Path) -> list[tuple[str, Image.Image]]:
