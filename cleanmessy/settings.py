@@ -129,7 +129,9 @@ def _declare(name: str, default: Any, meaning: str, used_by: str, **details: Any
 
 
 DEFAULT_MODEL_DIR = "models/clean-or-messy"
-DEFAULT_UNSURE_THRESHOLD = 0.65
+DEFAULT_UNSURE_THRESHOLD = 0.75
+"""Scores are calibrated (a temperature folded into the model), so a confidence is about the chance the verdict
+is right: under 0.75 the model expects to be wrong more than 1 time in 4, which is "hard to say"."""
 DEFAULT_FEEDBACK_DIR = "feedback"
 DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000

@@ -12,7 +12,7 @@ import torch
 
 from cleanmessy.predictor import Predictor
 from tests.helpers import make_room_image, save_tiny_model, write_image_folder
-from training.calibration import CONFIG_KEY, fit_temperature, fold_temperature, nll, unsure_band
+from training.calibration import CONFIG_KEY, fit_temperature, fold_temperature, nll
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +59,6 @@ def test_fit_temperature_recovers_a_known_temperature():
     temperature = fit_temperature(logits, labels)
     assert temperature == pytest.approx(2.0, rel=0.1)
     assert nll(logits, labels, temperature) < nll(logits, labels, 1.0)
-
-
-def test_unsure_band_is_where_the_model_is_a_coin_toss():
-    confidences = np.array([0.52, 0.55, 0.58, 0.62, 0.7, 0.8, 0.9, 0.95, 0.99])
-    correct = np.array([0, 1, 0, 1, 1, 1, 1, 1, 1])
-    assert unsure_band(confidences, correct, toss_up=0.6) == 0.8  # below 0.8: 3 of 5 right; below 0.81: 4 of 6
-    assert unsure_band(np.array([0.9, 0.95]), np.array([1, 1])) == 0.5  # never a toss-up: no band
 
 
 def test_kfold_calibration_from_the_command_line(tmp_path, tiny_model_dir):

@@ -15,6 +15,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from cleanmessy.feedback import read_feedback_records
+from cleanmessy.settings import DEFAULT_UNSURE_THRESHOLD
 from tests.helpers import ROOT_DIR, free_port, write_image_folder
 from tests.space_helpers import running_space, upload_files
 
@@ -47,7 +48,7 @@ def assert_prediction(result: dict) -> None:
     assert set(result["scores"]) == {"clean", "messy"}
     assert sum(result["scores"].values()) == pytest.approx(1.0, abs=1e-3)
     assert result["confidence"] == max(result["scores"].values())
-    assert result["unsure"] == (result["confidence"] < 0.65)
+    assert result["unsure"] == (result["confidence"] < DEFAULT_UNSURE_THRESHOLD)
 
 
 def test_api_page_lists_predict_and_batch(client):

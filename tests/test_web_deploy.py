@@ -10,6 +10,7 @@ import pytest
 import yaml
 from huggingface_hub import HfApi
 
+from cleanmessy.settings import DEFAULT_UNSURE_THRESHOLD
 from space.deploy import main as deploy_main
 from space.deploy import stage_space
 from space.web_route import PAGE_FILES, VENDOR_FILES, vendor_file
@@ -62,7 +63,7 @@ def test_static_space_holds_the_page_and_reads_the_model_repo_at_one_commit(hub,
     assert files["vendor/ort-wasm-simd-threaded.wasm"][:4] == b"\0asm"
     settings = json.loads(files["settings.json"])
     assert settings["model"] == model_repo and settings["revision"] == sha and settings["local"] is False
-    assert settings["remote_host"] == f"{hub.url}/" and settings["unsure_threshold"] == 0.65
+    assert settings["remote_host"] == f"{hub.url}/" and settings["unsure_threshold"] == DEFAULT_UNSURE_THRESHOLD
     assert not any(name.endswith(".py") or "node_modules" in name for name in files)
 
     # deploying again (a newer model) updates the pinned commit in place

@@ -63,24 +63,6 @@ def fold_temperature(model: torch.nn.Module, temperature: float) -> None:
     setattr(model.config, CONFIG_KEY, round(float(temperature), 6))
 
 
-def unsure_band(confidences: np.ndarray, correct: np.ndarray, toss_up: float = 0.75,
-                grid: np.ndarray | None = None) -> float:
-    """The widest "hard to say" threshold ``t`` such that predictions with confidence below ``t`` are right
-    at most ``toss_up`` of the time (0.5 if even the least confident predictions do better).
-
-    >>> confidences, correct = np.array([0.55, 0.6, 0.7, 0.75, 0.9, 0.95]), np.array([0, 1, 1, 1, 1, 1])
-    >>> unsure_band(confidences, correct, grid=np.array([0.6, 0.7, 0.8, 0.95]))  # below 0.8: 3 of 4 right
-    0.8
-    """
-    grid = np.round(np.arange(0.55, 0.905, 0.01), 2) if grid is None else grid
-    best = 0.5
-    for threshold in grid:
-        band = confidences < threshold
-        if band.any() and correct[band].mean() <= toss_up:
-            best = float(threshold)
-    return best
-
-
 @dataclass(frozen=True)
 class Calibration:
     """Where a model's temperature and cross-validated accuracy come from, for the card and the logs."""
