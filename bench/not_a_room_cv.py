@@ -11,7 +11,7 @@ method and every fold:
   *group* of real non-room photos held out at a time: by source repository, and separately by
   category (people, animals, outdoors, objects, graphics and documents, microscopy);
 - the threshold is chosen the way ``python -m training`` chooses it, from the training rooms only
-  (5-fold, at most 2% of held-out rooms flagged);
+  (5-fold; mean + ``ROOM_MARGIN_SD`` standard deviations of the held-out rooms' scores);
 - it is scored on the held-out fold's rooms (unseen by backbone and gate: the room rate that
   matters) and on the held-out group (unseen kinds of picture: the non-room rate that matters).
 
@@ -37,7 +37,7 @@ import numpy as np
 
 from bench.report import write_section
 from bench.resolution_cv import photos, train_and_score, write_fold
-from training.gate import MAX_ROOM_RATE, PENALTY, ROOM_FOLDS, fit_head, head_probability, room_folds, threshold_for
+from training.gate import PENALTY, ROOM_FOLDS, ROOM_MARGIN_SD, fit_head, head_logit, room_folds, threshold_for
 
 FOLDS = 4
 RESOLUTION = 154
@@ -132,7 +132,7 @@ def logistic(penalty: float) -> Callable[[Training], Scorer]:
         x = np.concatenate([data.rooms, data.not_rooms])
         y = np.concatenate([np.zeros(len(data.rooms)), np.ones(len(data.not_rooms))])
         weights, bias = fit_head(x, y, penalty)
-        return lambda features: head_probability(features, weights, bias)
+        return lambda features: head_logit(features, weights, bias)
     return fit
 
 
@@ -172,7 +172,7 @@ def production_threshold(fit: Callable[[Training], Scorer], data: Training, seed
                          data.room_is_view[fold != k], data.not_rooms)
         test = (fold == k) & ~data.room_is_view
         scores.append(fit(inner)(data.rooms[test]))
-    return threshold_for(np.concatenate(scores), MAX_ROOM_RATE)
+    return threshold_for(np.concatenate(scores))
 
 
 # ---------------------------------------------------------------- the cross-validation
@@ -313,8 +313,8 @@ def render(results: dict[str, dict[str, dict]], used: list[int], folds: int, roo
         f"{RESOLUTION} px), so its rooms are unseen by backbone and gate. {not_rooms} real non-room photos held out "
         "one group at a time, by source repository and by category; the gate still learns from the others and from "
         "300 generated pictures (text pages, screenshots, charts, shapes, noise, gradients, patterns, retina- and "
-        "microscope-like images, simple landscapes). Threshold: chosen from the training rooms only (5-fold, at most "
-        f"{MAX_ROOM_RATE:.0%} flagged), as `python -m training` does. Room rates are pooled over every (fold, group) "
+        "microscope-like images, simple landscapes). Threshold: chosen from the training rooms only (5-fold, mean + "
+        f"{ROOM_MARGIN_SD:g} sd of their held-out scores), as `python -m training` does. Room rates are pooled over every (fold, group) "
         "fit, non-room rates over every held-out photo.",
         "",
         "| method | unseen rooms flagged | unseen non-rooms flagged (by source) | (by category) | weakest category |",

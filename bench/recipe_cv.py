@@ -501,6 +501,7 @@ def report(args: argparse.Namespace) -> int:
     from bench.report import write_section
     from cleanmessy.settings import DEFAULT_UNSURE_THRESHOLD
     from training.calibration import RECIPE_FILE
+    from training.gate import ROOM_MARGIN_SD
 
     runs = load_runs(ARTIFACTS / "runs.jsonl")
     if not runs:
@@ -529,8 +530,8 @@ def report(args: argparse.Namespace) -> int:
     rates = gate_rates(runs, args.not_rooms)
     if rates:
         body += ("\n\n**\"Not a room\" per run.** For each run, the gate `python -m training` would build on that "
-                 "run's fine-tuned model, without the held-out fold's rooms (threshold chosen on the training rooms: "
-                 "at most 2% flagged, 5-fold). Non-room rates: each category, or each source repository, of the "
+                 "run's fine-tuned model, without the held-out fold's rooms (threshold from the training rooms: mean + "
+                 f"{ROOM_MARGIN_SD:g} sd of their 5-fold held-out gate logits). Non-room rates: each category, or each source repository, of the "
                  f"{len(not_room_files(args.not_rooms))} real non-room photos held out in turn (the 300 generated "
                  "pictures always in). \"Installed packages\": the photos that ship with Gradio and Matplotlib "
                  f"({len(probe_photos())}: cheetahs, a lion, a tower, a toy, a portrait), never trained on. Mean ± sd "
