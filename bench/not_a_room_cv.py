@@ -31,7 +31,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -163,8 +163,8 @@ def mahalanobis_pp(shrinkage: float = 0.1) -> Callable[[Training], Scorer]:
     return fit
 
 
-def production_threshold(fit: Callable[[Training], Scorer], data: Training, seed: int = 0) -> float:
-    """The threshold ``python -m training`` would choose from ``data``: rooms held out by photo, 5 folds."""
+def held_out_room_scores(fit: Callable[[Training], Scorer], data: Training, seed: int = 0) -> np.ndarray:
+    """The room scores ``python -m training`` chooses its threshold from: rooms held out by photo, 5 folds."""
     fold = room_folds(data.room_photos, ROOM_FOLDS, seed)
     scores = []
     for k in range(ROOM_FOLDS):
@@ -172,7 +172,7 @@ def production_threshold(fit: Callable[[Training], Scorer], data: Training, seed
                          data.room_is_view[fold != k], data.not_rooms)
         test = (fold == k) & ~data.room_is_view
         scores.append(fit(inner)(data.rooms[test]))
-    return threshold_for(np.concatenate(scores))
+    return np.concatenate(scores)
 
 
 # ---------------------------------------------------------------- the cross-validation
@@ -206,8 +206,9 @@ def features_of(arrays: dict, name: str, kind: str) -> np.ndarray:
 
 
 def fit_gate(variant: Variant, arrays: dict, train_rooms: np.ndarray, room_labels: np.ndarray,
-             keep_real: np.ndarray) -> tuple[Scorer, float]:
-    """The gate ``variant`` learns from one fold model's embeddings, and the threshold training would choose.
+             keep_real: np.ndarray) -> tuple[Scorer, np.ndarray]:
+    """The gate ``variant`` learns from one fold model's embeddings, and the held-out room scores training would
+    choose its threshold from (:func:`training.gate.threshold_for`).
 
     It learns from the rooms marked ``train_rooms`` (and their views), and from the generated pictures and
     the real non-room photos marked ``keep_real`` (and their views), as far as the variant uses them.
@@ -227,7 +228,7 @@ def fit_gate(variant: Variant, arrays: dict, train_rooms: np.ndarray, room_label
                     np.concatenate([np.flatnonzero(train_rooms), np.repeat(np.arange(len(rooms)), per_room)[viewed]]),
                     np.concatenate([np.zeros(train_rooms.sum(), bool), np.ones(viewed.sum(), bool)]),
                     np.concatenate(negatives) if negatives else np.zeros((0, rooms.shape[1])))
-    return variant.fit(data), production_threshold(variant.fit, data)
+    return variant.fit(data), held_out_room_scores(variant.fit, data)
 
 
 def evaluate(variant: Variant, folds: list[tuple[int, dict]], room_fold: np.ndarray, room_labels: np.ndarray,
@@ -242,7 +243,8 @@ def evaluate(variant: Variant, folds: list[tuple[int, dict]], room_fold: np.ndar
         rooms = features_of(arrays, "rooms", variant.features)
         real = features_of(arrays, "not_rooms", variant.features)
         for group in sorted(set(group_of)):
-            scorer, threshold = fit_gate(variant, arrays, train_rooms, room_labels, group_of != group)
+            scorer, room_scores = fit_gate(variant, arrays, train_rooms, room_labels, group_of != group)
+            threshold = threshold_for(room_scores)
             held_rooms = scorer(rooms[~train_rooms]) >= threshold
             rooms_flagged += int(held_rooms.sum())
             rooms_total += len(held_rooms)
@@ -279,30 +281,47 @@ def recipe_cv_arrays(saved) -> dict | None:
             "not_room_names": saved["notrooms_path"], "hidden_size": np.array(saved["rooms_cls"].shape[1])}
 
 
-def run_rates(saved, groups: dict[str, dict[str, str]], variant: Variant = VARIANTS[0]) -> dict[str, float] | None:
-    """The gate's rates for one cross-validation run, the way ``python -m training`` builds it without that fold.
+def run_rates(saved, groups: dict[str, dict[str, str]], margins: Sequence[float] = (ROOM_MARGIN_SD,),
+              variant: Variant = VARIANTS[0]) -> dict[str, dict[str, float]] | None:
+    """The gate's rates for one ``bench.recipe_cv`` run, built the way ``python -m training`` builds it without that
+    fold, for each threshold margin (``{str(margin): rates}``; ``None`` if the run saved no gate arrays).
 
-    ``rooms``: held-out rooms flagged; ``not_rooms_category`` / ``not_rooms_source``: real non-room photos
-    flagged by a gate that never saw their category / source; ``composed_rooms`` / ``cut_rooms``: held-out
-    rooms made 2:1 by composing, or 2:1 and 1:2 by cutting, flagged (``bench.recipe_cv.wide_photos``);
-    ``probes``: photos from installed packages (never trained on) flagged by the gate fitted on everything.
+    ``rooms``: held-out rooms flagged (the backbone never saw them either); ``not_rooms_category`` /
+    ``not_rooms_source``: real non-room photos flagged by a gate that never saw their category / source;
+    ``composed_rooms`` / ``cut_rooms``: held-out rooms made 2:1 by composing, or 2:1 and 1:2 by cutting, flagged
+    (``bench.recipe_cv.wide_photos``); ``probes``: photos from installed packages (never trained on) flagged.
     """
     arrays = recipe_cv_arrays(saved)
     if arrays is None:
         return None
-    held = saved["rooms_heldout"]
-    room_fold = np.where(held, 0, 1)
-    labels = saved["rooms_label"]
-    by_category = evaluate(variant, [(0, arrays)], room_fold, labels, groups, "category")
-    by_source = evaluate(variant, [(0, arrays)], room_fold, labels, groups, "source")
-    scorer, threshold = fit_gate(variant, arrays, ~held, labels, np.ones(len(arrays["not_room_names"]), bool))
-    wide = scorer(normalised(saved["wide_cls"])) >= threshold
-    kinds = saved["wide_kind"]
-    return {"rooms": by_category["rooms"], "not_rooms_category": by_category["not_rooms"],
-            "not_rooms_source": by_source["not_rooms"],
-            "composed_rooms": float(np.mean(wide[np.isin(kinds, ["mirror", "pair"])])),
-            "cut_rooms": float(np.mean(wide[np.isin(kinds, ["strip", "tall"])])) if "strip" in kinds else float("nan"),
-            "probes": float(np.mean(scorer(normalised(saved["probe_cls"])) >= threshold))}
+    held, labels = saved["rooms_heldout"], saved["rooms_label"]
+    rooms, kinds = normalised(saved["rooms_cls"]), saved["wide_kind"]
+    wide, probes = normalised(saved["wide_cls"]), normalised(saved["probe_cls"])
+    everything = np.ones(len(arrays["not_room_names"]), bool)
+    scorer, room_scores = fit_gate(variant, arrays, ~held, labels, everything)
+    held_out_groups = {}  # grouping -> [(scores of the held-out group's photos, room scores for its threshold)]
+    for grouping in ("category", "source"):
+        group_of = np.array([groups[str(n)][grouping] for n in arrays["not_room_names"]])
+        held_out_groups[grouping] = []
+        for group in sorted(set(group_of)):
+            group_scorer, group_room_scores = fit_gate(variant, arrays, ~held, labels, group_of != group)
+            held_out_groups[grouping].append(
+                (group_scorer(normalised(arrays["not_rooms"])[group_of == group]), group_room_scores))
+    results = {}
+    for margin in margins:
+        threshold = threshold_for(room_scores, margin)
+        flagged = lambda scores: float(np.mean(scores >= threshold))  # noqa: E731
+        results[str(margin)] = {
+            "rooms": flagged(scorer(rooms[held])),
+            **{f"not_rooms_{grouping}": float(np.mean(np.concatenate(
+                [scores >= threshold_for(group_rooms, margin) for scores, group_rooms in pairs])))
+               for grouping, pairs in held_out_groups.items()},
+            "composed_rooms": flagged(scorer(wide[np.isin(kinds, ["mirror", "pair"])])),
+            "cut_rooms": flagged(scorer(wide[np.isin(kinds, ["strip", "tall"])])),
+            "probes": flagged(scorer(probes)),
+        }
+    return results
+
 
 
 def render(results: dict[str, dict[str, dict]], used: list[int], folds: int, rooms: int, not_rooms: int) -> str:

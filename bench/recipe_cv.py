@@ -441,8 +441,14 @@ def epoch_table(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def gate_rates(runs: list[dict], not_rooms: Path) -> dict[str, dict[str, float]]:
-    """``bench.not_a_room_cv.run_rates`` of every run whose ``.npz`` has the gate arrays (cached in gate_rates.json)."""
+MARGINS = (2.0, 2.5, 3.0)
+"""Gate threshold margins compared (``training.gate.ROOM_MARGIN_SD`` is the shipped one)."""
+RATE_KEYS = ("rooms", "not_rooms_category", "not_rooms_source", "composed_rooms", "cut_rooms", "probes")
+
+
+def gate_rates(runs: list[dict], not_rooms: Path) -> dict[str, dict[str, dict[str, float]]]:
+    """``bench.not_a_room_cv.run_rates`` at each of :data:`MARGINS`, for every run whose ``.npz`` has the gate
+    arrays: ``{run: {margin: rates}}``, cached in ``gate_rates.json``."""
     from bench.not_a_room_cv import not_room_groups, run_rates
 
     cache_path = ARTIFACTS / "gate_rates.json"
@@ -450,26 +456,38 @@ def gate_rates(runs: list[dict], not_rooms: Path) -> dict[str, dict[str, float]]
     groups = not_room_groups(not_rooms)
     for run in runs:
         if run["run"] not in cache:
-            rates = run_rates(np.load(ARTIFACTS / f"{run['run']}.npz"), groups)
+            rates = run_rates(np.load(ARTIFACTS / f"{run['run']}.npz"), groups, MARGINS)
             if rates is not None:
                 cache[run["run"]] = rates
                 cache_path.write_text(json.dumps(cache, indent=1) + "\n")
-                print(f"{run['run']}: gate {rates}", flush=True)
+                print(f"{run['run']}: gate rates measured", flush=True)
     return {name: cache[name] for name in (run["run"] for run in runs) if name in cache}
 
 
-def gate_table(runs: list[dict], rates: dict[str, dict[str, float]]) -> str:
-    """Mean ± sd (min–max) over runs of each "not a room" rate, per recipe."""
+def gate_table(runs: list[dict], rates: dict[str, dict[str, dict[str, float]]], margin: float) -> str:
+    """Mean ± sd (min–max) over runs of each "not a room" rate at ``margin``, per recipe."""
     lines = ["| recipe | runs | held-out rooms flagged | non-rooms flagged, category unseen | non-rooms flagged, "
              "source unseen | rooms composed 2:1 flagged | rooms cut 2:1 or 1:2 flagged "
              "| photos from installed packages flagged |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for recipe in RECIPES:
-        measured = [rates[r["run"]] for r in runs if r["recipe"] == recipe and r["run"] in rates]
+        measured = [rates[r["run"]][str(margin)] for r in runs if r["recipe"] == recipe and r["run"] in rates]
         if measured:
-            cells = [spread([m[key] for m in measured]) for key in
-                     ("rooms", "not_rooms_category", "not_rooms_source", "composed_rooms", "cut_rooms", "probes")]
+            cells = [spread([m[key] for m in measured]) for key in RATE_KEYS]
             lines.append(f"| {recipe} | {len(measured)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def margin_table(runs: list[dict], rates: dict[str, dict[str, dict[str, float]]], chosen: float) -> str:
+    """The chosen recipe's mean rates at each threshold margin: what the margin trades."""
+    measured = [rates[r["run"]] for r in runs if r["recipe"] == "after" and r["run"] in rates]
+    lines = ["| threshold margin (sd) | held-out rooms flagged | non-rooms flagged, category unseen "
+             "| non-rooms flagged, source unseen | rooms cut 2:1 or 1:2 flagged |", "|---:|---:|---:|---:|---:|"]
+    for margin in MARGINS:
+        mean = {key: statistics.mean(m[str(margin)][key] for m in measured) for key in RATE_KEYS}
+        mark = " **(shipped)**" if margin == chosen else ""
+        lines.append(f"| {margin:g}{mark} | {mean['rooms']:.1%} | {mean['not_rooms_category']:.1%} "
+                     f"| {mean['not_rooms_source']:.1%} | {mean['cut_rooms']:.1%} |")
     return "\n".join(lines)
 
 
@@ -513,6 +531,8 @@ def report(args: argparse.Namespace) -> int:
     photos_total = len(np.load(ARTIFACTS / f"{runs[0]['run']}.npz")["rooms_label"])
     body = render_report(summaries, runs, args.folds, photos_total, plot.as_posix())
     chosen = next((s for s in summaries if s["recipe"] == "after"), None)
+    rates = gate_rates(runs, args.not_rooms)
+    gate_runs = [rates[r["run"]][str(ROOM_MARGIN_SD)] for r in runs if r["recipe"] == "after" and r["run"] in rates]
     if chosen:
         body += ("\n\n**\"Hard to say\" band**, on the calibrated out-of-fold scores of the chosen recipe (every seed "
                  "pooled). Calibrated, a confidence is the chance of being right, so `UNSURE_THRESHOLD` defaults to "
@@ -526,8 +546,11 @@ def report(args: argparse.Namespace) -> int:
             "photos": chosen["photos_held_out"], "count": chosen["photos_held_out"],
             "correct": round(statistics.mean(chosen["seed_accuracy"]) * chosen["photos_held_out"]),
             "ece_calibrated": round(statistics.mean(chosen["seed_ece_calibrated"]), 4),
+            # the gate built on each run's model: mean share flagged of held-out rooms and of unseen non-rooms
+            "not_a_room": {"runs": len(gate_runs), "margin_sd": ROOM_MARGIN_SD,
+                           **{key: round(statistics.mean(r[key] for r in gate_runs), 4)
+                              for key in ("rooms", "not_rooms_category", "not_rooms_source")}} if gate_runs else None,
         }, indent=2, ensure_ascii=False) + "\n")
-    rates = gate_rates(runs, args.not_rooms)
     if rates:
         body += ("\n\n**\"Not a room\" per run.** For each run, the gate `python -m training` would build on that "
                  "run's fine-tuned model, without the held-out fold's rooms (threshold from the training rooms: mean + "
@@ -535,7 +558,9 @@ def report(args: argparse.Namespace) -> int:
                  f"{len(not_room_files(args.not_rooms))} real non-room photos held out in turn (the 300 generated "
                  "pictures always in). \"Installed packages\": the photos that ship with Gradio and Matplotlib "
                  f"({len(probe_photos())}: cheetahs, a lion, a tower, a toy, a portrait), never trained on. Mean ± sd "
-                 "over runs (min–max); `bench.not_a_room_cv.run_rates`.\n\n" + gate_table(runs, rates))
+                 "over runs (min–max); `bench.not_a_room_cv.run_rates`.\n\n" + gate_table(runs, rates, ROOM_MARGIN_SD)
+                 + "\n\nThe threshold margin trades rooms against non-rooms (chosen recipe, mean over runs):\n\n"
+                 + margin_table(runs, rates, ROOM_MARGIN_SD))
     command = "python -m bench.recipe_cv report"
     if args.no_write:
         print(body)

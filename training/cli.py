@@ -225,11 +225,11 @@ def train(splits, base: str, output: Path, params, calibration_folds: int = 0) -
 
 def build_gate(args: argparse.Namespace, trained: Trained, splits) -> str:
     """Build the "not a room" gate into ``args.output`` (before the export, which carries it); return the card's note."""
-    from training.gate import build_for_training
+    from training.gate import build_for_training, recipe_note
 
     report = build_for_training(trained.model, trained.processor, splits, args.not_rooms, args.output, args.seed)
     print(f"==> {report.summary()}", flush=True)
-    return report.card_note()
+    return report.card_note() + recipe_note()
 
 
 def export_onnx(output: Path, validation) -> str:

@@ -210,6 +210,21 @@ class GateReport:
         return text + "."
 
 
+def recipe_note() -> str:
+    """The card's sentence on what ``bench.recipe_cv`` measured for gates built this way ('' if it has not)."""
+    import json
+
+    from training.calibration import RECIPE_FILE
+
+    measured = json.loads(RECIPE_FILE.read_text()).get("not_a_room") if RECIPE_FILE.is_file() else None
+    if not measured:
+        return ""
+    return (f" Measured where the backbone had not seen the rooms either (this recipe's cross-validation on the "
+            f"project's photos, {measured['runs']} runs, `bench/recipe_cv.py`), gates built this way flag "
+            f"{measured['rooms']:.1%} of held-out rooms, and {measured['not_rooms_category']:.0%} of non-room photos "
+            f"of a category they never saw ({measured['not_rooms_source']:.0%} with each source held out).")
+
+
 def collect(
     model: torch.nn.Module,
     preprocess: Preprocessor,
