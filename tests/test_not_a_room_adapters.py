@@ -95,4 +95,18 @@ def test_bot_about_describes_the_gate(predictor, gated, tmp_path) -> None:
                          fake.update(message=fake.text_message("/about")))
     info = read_model_info(gated)
     assert reply.splitlines()[-1] == info.describe_gate() + "."
-    assert reply.splitlines()[-1].startswith("“Not a room” check: on; it wrongly flags ")
+    assert reply.splitlines()[-1].startswith("“Not a room” check: on;") and " wrongly flags " in reply
+
+
+def test_about_prefers_the_rates_measured_on_rooms_the_backbone_never_saw() -> None:
+    from cleanmessy.model_info import ModelInfo
+
+    info = {"held_out_rooms_flagged": 0.005, "held_out_not_rooms_flagged": {"real:a": 1.0},
+            "recipe_cv": {"runs": 20, "rooms": 0.012, "not_rooms_category": 0.95, "not_rooms_source": 0.96}}
+    assert ModelInfo("m", gate=info).describe_gate() == (
+        "“Not a room” check: on; in cross-validation it wrongly flags 1.2% of unseen rooms and catches 95% of "
+        "non-room photos of kinds it never saw")
+    del info["recipe_cv"]
+    assert ModelInfo("m", gate=info).describe_gate() == (
+        "“Not a room” check: on; it wrongly flags 0.5% of held-out rooms and catches 100% of non-room photos from "
+        "held-out sources")

@@ -210,13 +210,19 @@ class GateReport:
         return text + "."
 
 
-def recipe_note() -> str:
-    """The card's sentence on what ``bench.recipe_cv`` measured for gates built this way ('' if it has not)."""
+def recipe_rates() -> dict | None:
+    """What ``bench.recipe_cv`` measured for gates built this way, on rooms the backbone never saw either
+    (``training/recipe_cv.json``'s ``not_a_room``: runs, rooms, not_rooms_category, not_rooms_source), or ``None``."""
     import json
 
     from training.calibration import RECIPE_FILE
 
-    measured = json.loads(RECIPE_FILE.read_text()).get("not_a_room") if RECIPE_FILE.is_file() else None
+    return json.loads(RECIPE_FILE.read_text()).get("not_a_room") if RECIPE_FILE.is_file() else None
+
+
+def recipe_note() -> str:
+    """The card's sentence on :func:`recipe_rates` ('' if they were never measured)."""
+    measured = recipe_rates()
     if not measured:
         return ""
     return (f" Measured where the backbone had not seen the rooms either (this recipe's cross-validation on the "
@@ -308,6 +314,7 @@ def build_gate(
         "threshold_rule": f"mean + {margin:g} sd of held-out rooms' gate logits, {ROOM_FOLDS}-fold cross-validation",
         "held_out_rooms_flagged": round(report.held_out_rooms_flagged, 4),
         "held_out_not_rooms_flagged": {group: round(rate, 4) for group, rate in group_rates.items()},
+        "recipe_cv": recipe_rates(),
     }
     return NotARoomGate(weights=weights.tolist(), bias=bias, threshold=report.threshold, info=info), report
 
