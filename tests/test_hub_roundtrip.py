@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from importlib import metadata
@@ -26,8 +24,9 @@ from huggingface_hub import snapshot_download
 from scraper.__main__ import main as scraper_main
 from space.deploy import main as deploy_main
 from space.deploy import normalise, root_pins
-from tests.helpers import ROOT_DIR, free_port, make_room_image, write_image_folder
+from tests.helpers import ROOT_DIR, make_room_image, write_image_folder
 from tests.hub_helpers import missing_local_modules, top_level_imports
+from tests.space_venv import running_space, space_env
 from training.cli import main as training_main
 from training.publish import push_model
 
@@ -68,31 +67,6 @@ def test_readme_snippet_runs_verbatim_after_a_push(hub, tiny_model_dir, tmp_path
     assert len(code_lines) == 3 and 'pipeline("image-classification", model=' in snippet
     push_model(tiny_model_dir, snippet_model_id(snippet))
     assert_two_class_prediction(run_snippet(snippet, hub.url, tmp_path / "user"))
-
-
-def serve_space_app(checkout: Path, env: dict[str, str], log: Path, timeout: float = 180) -> str:
-    """Start the Space's app from its own checkout the way a Space does (``python space/app.py``), fetch its
-    page, stop it, and return the page."""
-    port = free_port()
-    with open(log, "wb") as output:
-        process = subprocess.Popen([sys.executable, "space/app.py", "--host", "127.0.0.1", "--port", str(port)],
-                                   cwd=checkout, env=env, stdout=output, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert process.poll() is None, f"the Space app exited with {process.returncode}:\n{log.read_text()[-3000:]}"
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
-                    return response.read().decode("utf-8", "replace")
-            except OSError:
-                time.sleep(0.5)
-        raise AssertionError(f"the Space app did not serve within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def write_manifest(folder: Path) -> None:
@@ -168,10 +142,10 @@ def test_round_trip(hub, tiny_model_dir, tmp_path, capsys):
     # ... and it starts and serves from the Space's files alone, with the variables the Space runtime injects
     checkout = Path(snapshot_download(space_repo, repo_type="space", local_dir=tmp_path / "space-checkout"))
     home = tmp_path / "space-home"
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "HF_HOME": str(home / "hf"), "HF_ENDPOINT": hub.url,
-           "HF_HUB_DISABLE_XET": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-           **{key: value["value"] for key, value in hub.repo(space_repo, "space").variables.items()}}
-    page = serve_space_app(checkout, env, tmp_path / "space-app.log")
+    env = space_env(home, hub.url, {key: value["value"] for key, value in hub.repo(space_repo, "space").variables.items()})
+    with running_space(Path(sys.executable), checkout, env, tmp_path / "space-app.log", timeout=180) as (url, _, _):
+        with urllib.request.urlopen(url, timeout=30) as response:
+            page = response.read().decode("utf-8", "replace")
     assert "gradio" in page.lower()
     log = (tmp_path / "space-app.log").read_text()
     assert str(ROOT_DIR) not in log and "Traceback" not in log, log[-3000:]

@@ -7,21 +7,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from scraper.browser import CHROMEDRIVER, CHROMIUM, chromium_arguments
+from scraper.browser import CHROMEDRIVER, CHROMIUM
 from cleanmessy.feedback import read_feedback_records
 from tests.helpers import ROOT_DIR, make_room_image, write_image_folder
 from tests.space_helpers import running_space
+from tests.web_helpers import chromium
 
 ARTIFACTS = ROOT_DIR / "artifacts"
 LOCAL_SCHEMES = {"data", "blob", "about", "chrome", "devtools"}
@@ -35,21 +32,8 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def browser():
     """Chromium with the scraper's flags (docs/testing.md) (resolver rule included) and network logging on."""
-    os.environ["SE_OFFLINE"] = "true"
-    workdir = Path(tempfile.mkdtemp(prefix="space-chromium-"))
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in chromium_arguments(workdir / "profile", window_size="1280,1100"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    env = dict(os.environ, HOME=str(workdir / "home"), XDG_CONFIG_HOME=str(workdir / "config"),
-               XDG_CACHE_HOME=str(workdir / "cache"))
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER, env=env), options=options)
-    try:
+    with chromium(window_size="1280,1100") as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
