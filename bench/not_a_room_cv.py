@@ -324,12 +324,14 @@ def run_rates(saved, groups: dict[str, dict[str, str]], margins: Sequence[float]
 
 
 
-def render(results: dict[str, dict[str, dict]], used: list[int], folds: int, rooms: int, not_rooms: int) -> str:
+def render(results: dict[str, dict[str, dict]], used: list[int], folds: int, rooms: int, not_rooms: int,
+           recipe_cv_seed: int | None = None) -> str:
     evaluated = "every fold" if len(used) == folds else f"fold{'s' if len(used) > 1 else ''} " + ", ".join(
         str(fold + 1) for fold in used) + " only (the CPU time there was)"
     lines = [
         f"{rooms} room photos in {folds} folds, {evaluated}; each fold's model is fine-tuned without it (`make train` recipe, "
-        f"{RESOLUTION} px), so its rooms are unseen by backbone and gate. {not_rooms} real non-room photos held out "
+        f"{RESOLUTION} px{'' if recipe_cv_seed is None else f'; the models of `bench.recipe_cv` seed {recipe_cv_seed}'}), "
+        f"so its rooms are unseen by backbone and gate. {not_rooms} real non-room photos held out "
         "one group at a time, by source repository and by category; the gate still learns from the others and from "
         "300 generated pictures (text pages, screenshots, charts, shapes, noise, gradients, patterns, retina- and "
         "microscope-like images, simple landscapes). Threshold: chosen from the training rooms only (5-fold, mean + "
@@ -356,6 +358,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=FOLDS)
     parser.add_argument("--only-folds", type=int, nargs="+", default=None,
                         help="evaluate these folds only (e.g. when CPU time allows fine-tuning just some)")
+    parser.add_argument("--recipe-cv-seed", type=int, default=None, metavar="SEED",
+                        help="take the fold models' embeddings from `bench.recipe_cv`'s runs of the shipped recipe "
+                             "with this seed (artifacts/recipe_cv/after-sSEED-fK.npz) instead of fine-tuning here; "
+                             "methods that need more than the CLS embedding are left out")
     parser.add_argument("--no-write", action="store_true", help="print the section instead of writing BENCHMARKS.md")
     args = parser.parse_args(argv)
     by_label = photos(args.data)
@@ -367,6 +373,13 @@ def main(argv: list[str] | None = None) -> int:
     folds = []
     used = args.only_folds if args.only_folds is not None else list(range(args.folds))
     for fold in used:
+        if args.recipe_cv_seed is not None:
+            saved = Path("artifacts/recipe_cv") / f"after-s{args.recipe_cv_seed}-f{fold}.npz"
+            arrays = recipe_cv_arrays(np.load(saved)) if saved.is_file() else None
+            if arrays is None:
+                raise SystemExit(f"{saved}: missing, or saved without the gate arrays (run `bench.recipe_cv run`)")
+            folds.append((fold, arrays))
+            continue
         model_dir = args.work / f"model-{fold}"
         if not (model_dir / "config.json").is_file():
             fold_data = args.work / f"data-{fold}"
@@ -377,12 +390,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fold {fold + 1}/{args.folds} embedded", flush=True)
     results = {}
     for variant in VARIANTS:
+        if args.recipe_cv_seed is not None and variant.features != "cls":
+            continue
         results[variant.name] = {grouping: evaluate(variant, folds, room_fold, room_labels, groups, grouping)
                                  for grouping in ("source", "category")}
         r = results[variant.name]
         print(f"{variant.name}: rooms {r['source']['rooms']:.1%}, non-rooms by source {r['source']['not_rooms']:.1%}, "
               f"by category {r['category']['not_rooms']:.1%} {r['category']['per_group']}", flush=True)
-    body = render(results, used, args.folds, len(room_files), len(groups))
+    body = render(results, used, args.folds, len(room_files), len(groups), args.recipe_cv_seed)
     command = "python -m bench.not_a_room_cv " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.no_write:
         print(body)
