@@ -37,7 +37,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export SE_OFFLINE := true
 
-.PHONY: help setup browser npm data demo train retrain test bench bench-knobs bench-not-a-room bench-resolution bench-web clean
+.PHONY: help setup browser npm data demo train retrain test bench bench-knobs bench-not-a-room bench-recipe bench-resolution bench-web clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -117,6 +117,11 @@ bench-knobs: setup $(MODEL_DIR)/config.json  ## the speed knobs tried (int8 sche
 
 bench-not-a-room: setup  ## "not a room" methods compared, cross-validated (4 fold models, ~25 min)
 	$(PY) -m bench.not_a_room_cv --data $(DATA) --not-rooms $(NOT_ROOMS)
+
+bench-recipe: setup  ## both recipes over 5 seeds x 4 folds (~100 min, resumable): accuracy, ECE, "not a room" rates, temperature
+	$(PY) -m bench.recipe_cv run --data $(DATA) --not-rooms $(NOT_ROOMS)
+	$(PY) -m bench.recipe_cv report --not-rooms $(NOT_ROOMS)
+	$(PY) -m bench.not_a_room_cv --data $(DATA) --not-rooms $(NOT_ROOMS) --recipe-cv-seed 1
 
 bench-web: setup $(MODEL_DIR)/config.json  ## the in-browser page in headless Chromium: cold start, warm latency, vs /predict
 	$(PY) -m bench.web_page --model $(MODEL_DIR) --data $(DATA)
