@@ -163,7 +163,7 @@ def mahalanobis_pp(shrinkage: float = 0.1) -> Callable[[Training], Scorer]:
     return fit
 
 
-def held_out_room_scores(fit: Callable[[Training], Scorer], data: Training, seed: int = 0) -> np.ndarray:
+def cv_room_scores(fit: Callable[[Training], Scorer], data: Training, seed: int = 0) -> np.ndarray:
     """The room scores ``python -m training`` chooses its threshold from: rooms held out by photo, 5 folds."""
     fold = room_folds(data.room_photos, ROOM_FOLDS, seed)
     scores = []
@@ -228,7 +228,7 @@ def fit_gate(variant: Variant, arrays: dict, train_rooms: np.ndarray, room_label
                     np.concatenate([np.flatnonzero(train_rooms), np.repeat(np.arange(len(rooms)), per_room)[viewed]]),
                     np.concatenate([np.zeros(train_rooms.sum(), bool), np.ones(viewed.sum(), bool)]),
                     np.concatenate(negatives) if negatives else np.zeros((0, rooms.shape[1])))
-    return variant.fit(data), held_out_room_scores(variant.fit, data)
+    return variant.fit(data), cv_room_scores(variant.fit, data)
 
 
 def evaluate(variant: Variant, folds: list[tuple[int, dict]], room_fold: np.ndarray, room_labels: np.ndarray,
@@ -335,7 +335,8 @@ def render(results: dict[str, dict[str, dict]], used: list[int], folds: int, roo
         "one group at a time, by source repository and by category; the gate still learns from the others and from "
         "300 generated pictures (text pages, screenshots, charts, shapes, noise, gradients, patterns, retina- and "
         "microscope-like images, simple landscapes). Threshold: chosen from the training rooms only (5-fold, mean + "
-        f"{ROOM_MARGIN_SD:g} sd of their held-out scores), as `python -m training` does. Room rates are pooled over every (fold, group) "
+        f"{ROOM_MARGIN_SD:g} sd of their held-out scores), as `python -m training` does. Room rates are pooled "
+        "over every (fold, group) "
         "fit, non-room rates over every held-out photo.",
         "",
         "| method | unseen rooms flagged | unseen non-rooms flagged (by source) | (by category) | weakest category |",

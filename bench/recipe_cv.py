@@ -553,7 +553,8 @@ def report(args: argparse.Namespace) -> int:
     if rates:
         body += ("\n\n**\"Not a room\" per run.** For each run, the gate `python -m training` would build on that "
                  "run's fine-tuned model, without the held-out fold's rooms (threshold from the training rooms: mean + "
-                 f"{ROOM_MARGIN_SD:g} sd of their 5-fold held-out gate logits). Non-room rates: each category, or each source repository, of the "
+                 f"{ROOM_MARGIN_SD:g} sd of their 5-fold held-out gate logits). Non-room rates: each category, or "
+                 "each source repository, of the "
                  f"{len(not_room_files(args.not_rooms))} real non-room photos held out in turn (the 300 generated "
                  "pictures always in). \"Installed packages\": the photos that ship with Gradio and Matplotlib "
                  f"({len(probe_photos())}: cheetahs, a lion, a tower, a toy, a portrait), never trained on. Mean ± sd "

@@ -142,7 +142,8 @@ def test_round_trip(hub, tiny_model_dir, tmp_path, capsys):
     # ... and it starts and serves from the Space's files alone, with the variables the Space runtime injects
     checkout = Path(snapshot_download(space_repo, repo_type="space", local_dir=tmp_path / "space-checkout"))
     home = tmp_path / "space-home"
-    env = space_env(home, hub.url, {key: value["value"] for key, value in hub.repo(space_repo, "space").variables.items()})
+    variables = hub.repo(space_repo, "space").variables
+    env = space_env(home, hub.url, {key: value["value"] for key, value in variables.items()})
     with running_space(Path(sys.executable), checkout, env, tmp_path / "space-app.log", timeout=180) as (url, _, _):
         with urllib.request.urlopen(url, timeout=30) as response:
             page = response.read().decode("utf-8", "replace")

@@ -4,7 +4,7 @@
 
 The gate is a logistic head on the fine-tuned model's L2-normalised CLS embedding
 (:class:`cleanmessy.gate.NotARoomGate`), trained with the room photos (and grey, blurred,
-small views of them) against non-room pictures: generated ones (always, see
+small, wide and tall views of them) against non-room pictures: generated ones (always, see
 :mod:`training.negatives`) plus crops and views of real photos when a folder is given.
 
 The threshold comes from cross-validation on the rooms: the rooms are split into folds, a head
@@ -207,13 +207,14 @@ class GateReport:
     def card_note(self) -> str:
         """What the model card says about the gate: how it was trained and its cross-validated rates."""
         text = (f"It is a logistic head on the L2-normalised CLS embedding, trained on {self.rooms} room photos "
-                f"(and {self.room_views} grey, blurred, small, wide or tall views of them) against {self.generated} generated "
-                "non-room pictures (text pages, screenshots, charts, shapes, noise, gradients, patterns, retina- and "
-                "microscope-like images, simple landscapes)")
+                f"(and {self.room_views} grey, blurred, small, wide or tall views of them) against {self.generated} "
+                "generated non-room pictures (text pages, screenshots, charts, shapes, noise, gradients, patterns, "
+                "retina- and microscope-like images, simple landscapes)")
         if self.real_not_rooms:
             text += f" and {self.real_not_rooms} real non-room photos with {self.not_room_views} crops and views of them"
-        text += (f". The threshold, {self.threshold:.3f}, sits {ROOM_MARGIN_SD:g} standard deviations above the "
-                 f"held-out rooms' mean (5-fold cross-validation) and flags {self.held_out_rooms_flagged:.1%} of them")
+        text += (f". The threshold, {self.threshold:.3f}, sits at least {ROOM_MARGIN_SD:g} standard deviations "
+                 f"above the held-out rooms' mean (5-fold cross-validation) and flags "
+                 f"{self.held_out_rooms_flagged:.1%} of them")
         if self.real_not_rooms_flagged is not None:
             text += (f"; with each source of real non-room photos held out in turn, it flags "
                      f"{self.real_not_rooms_flagged:.0%} of that source's photos")
