@@ -75,6 +75,19 @@ def not_room_groups(folder: Path) -> dict[str, dict[str, str]]:
 # ---------------------------------------------------------------- embeddings per fold model
 
 
+def gate_views(rooms: list, not_rooms: list, seed: int = 0) -> tuple[dict[str, list], list[str]]:
+    """Besides the photos themselves, what ``python -m training`` builds a gate from: ``{"room_views",
+    "generated", "not_room_views"}`` pictures (views in photo order) and the generated pictures' kinds."""
+    from training import negatives
+    from training.gate import GENERATED_COUNT, VIEWS_PER_NOT_ROOM, VIEWS_PER_ROOM
+
+    generated = negatives.generated(GENERATED_COUNT, seed=seed)
+    views = {"room_views": negatives.room_views(rooms, VIEWS_PER_ROOM, seed=seed),
+             "generated": [image for _, image in generated],
+             "not_room_views": negatives.views(not_rooms, VIEWS_PER_NOT_ROOM, seed=seed)}
+    return views, [kind for kind, _ in generated]
+
+
 def embed_fold(model_dir: Path, room_files: list[Path], not_room_dir: Path, cache: Path, seed: int = 0) -> dict:
     """Embeddings of every picture under one fold model (cached in ``cache``, an .npz)."""
     if cache.is_file():
@@ -83,22 +96,16 @@ def embed_fold(model_dir: Path, room_files: list[Path], not_room_dir: Path, cach
     from cleanmessy.model_files import load_model_and_processor
     from cleanmessy.preprocess import Preprocessor
     from training import negatives
-    from training.gate import GENERATED_COUNT, VIEWS_PER_NOT_ROOM, VIEWS_PER_ROOM, classifier_inputs
+    from training.gate import classifier_inputs
 
     model, processor = load_model_and_processor(str(model_dir))
     preprocess = Preprocessor(processor)
     rooms = [load_image(path) for path in room_files]
     not_rooms = negatives.load_folder(not_room_dir)
-    generated = negatives.generated(GENERATED_COUNT, seed=seed)
-    sets = {
-        "rooms": rooms,
-        "room_views": negatives.room_views(rooms, VIEWS_PER_ROOM, seed=seed),
-        "generated": [image for _, image in generated],
-        "not_rooms": [image for _, image in not_rooms],
-        "not_room_views": negatives.views([image for _, image in not_rooms], VIEWS_PER_NOT_ROOM, seed=seed),
-    }
+    views, kinds = gate_views(rooms, [image for _, image in not_rooms], seed)
+    sets = {"rooms": rooms, "not_rooms": [image for _, image in not_rooms], **views}
     arrays = {name: classifier_inputs(model, preprocess, images) for name, images in sets.items()}
-    arrays["generated_kinds"] = np.array([kind for kind, _ in generated])
+    arrays["generated_kinds"] = np.array(kinds)
     arrays["not_room_names"] = np.array([name for name, _ in not_rooms])
     arrays["hidden_size"] = np.array(model.config.hidden_size)
     np.savez(cache, **arrays)

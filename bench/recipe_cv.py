@@ -134,20 +134,18 @@ def gate_arrays(model, preprocess, rooms: list[Image.Image], others: list[Image.
     ``gate_notroom_views_cls`` (``VIEWS_PER_NOT_ROOM`` views per non-room photo, in order) and
     ``probe_path`` / ``probe_cls`` (:func:`probe_photos`).
     """
-    from training import negatives
-    from training.gate import GENERATED_COUNT, VIEWS_PER_NOT_ROOM, VIEWS_PER_ROOM
+    from bench.not_a_room_cv import gate_views
 
-    generated = negatives.generated(GENERATED_COUNT)
+    views, kinds = gate_views(rooms, others)
     probes = probe_photos()
     sets = {
-        "gate_room_views_cls": negatives.room_views(rooms, VIEWS_PER_ROOM),
-        "gate_generated_cls": [image for _, image in generated],
-        "gate_notroom_views_cls": negatives.views(others, VIEWS_PER_NOT_ROOM),
+        "gate_room_views_cls": views["room_views"],
+        "gate_generated_cls": views["generated"],
+        "gate_notroom_views_cls": views["not_room_views"],
         "probe_cls": [load_image(path) for path in probes],
     }
     arrays = {key: logits_and_embeddings(model, preprocess, images)[1] for key, images in sets.items() if images}
-    return {**arrays, "gate_generated_kind": np.array([kind for kind, _ in generated]),
-            "probe_path": np.array([path.name for path in probes])}
+    return {**arrays, "gate_generated_kind": np.array(kinds), "probe_path": np.array([path.name for path in probes])}
 
 
 def save_arrays(path: Path, **arrays) -> None:
