@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cleanmessy.gate import NotARoomGate, l2_normalised
+from cleanmessy.gate import NotARoomGate, l2_normalised, sigmoid
 from cleanmessy.preprocess import Preprocessor
 from training import negatives
 
@@ -128,11 +128,6 @@ def threshold_for(room_scores: np.ndarray, margin: float = ROOM_MARGIN_SD, max_r
     allowed = int(np.floor(max_rate * len(ordered)))
     quantile = float(np.nextafter(ordered[allowed], np.inf)) if allowed < len(ordered) else -np.inf
     return max(float(scores.mean() + margin * scores.std()), quantile)
-
-
-def probability(logit: float) -> float:
-    """The logistic function of one logit (the saved threshold is a probability)."""
-    return float(1 / (1 + np.exp(-logit)))
 
 
 def room_folds(photos: np.ndarray, folds: int, seed: int) -> np.ndarray:
@@ -315,7 +310,7 @@ def build_gate(
         "real_not_rooms": int(sum(g.startswith("real:") and o for g, o in zip(examples.groups, examples.originals))),
         "not_room_views": int(sum(g.startswith("real:") and not o for g, o in zip(examples.groups, examples.originals))),
     }
-    report = GateReport(**counts, threshold=probability(threshold),
+    report = GateReport(**counts, threshold=float(sigmoid(threshold)),
                         held_out_rooms_flagged=float(np.mean(room_scores >= threshold)),
                         held_out_not_rooms_flagged=group_rates, seconds=time.perf_counter() - started)
     info = {
