@@ -75,11 +75,16 @@ class Calibration:
     cv_runs: str | None = None  # e.g. "5 seeds × 4 folds"
 
 
+def read_recipe(path: Path = RECIPE_FILE) -> dict | None:
+    """``training/recipe_cv.json`` as written by ``bench.recipe_cv report``, or ``None`` if it was never run."""
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def recipe_calibration(path: Path = RECIPE_FILE) -> Calibration:
     """The default recipe's calibration, measured by ``bench.recipe_cv`` (temperature 1 if it was never run)."""
-    if not path.is_file():
+    recipe = read_recipe(path)
+    if recipe is None:
         return Calibration(1.0, "none: bench.recipe_cv has not been run (temperature 1, scores uncalibrated)")
-    recipe = json.loads(path.read_text())
     return Calibration(
         temperature=recipe["temperature"],
         source=f"the out-of-fold logits of this recipe's cross-validation on the shared room photos "

@@ -219,11 +219,9 @@ class GateReport:
 def recipe_rates() -> dict | None:
     """What ``bench.recipe_cv`` measured for gates built this way, on rooms the backbone never saw either
     (``training/recipe_cv.json``'s ``not_a_room``: runs, rooms, not_rooms_category, not_rooms_source), or ``None``."""
-    import json
+    from training.calibration import read_recipe
 
-    from training.calibration import RECIPE_FILE
-
-    return json.loads(RECIPE_FILE.read_text()).get("not_a_room") if RECIPE_FILE.is_file() else None
+    return (read_recipe() or {}).get("not_a_room")
 
 
 def recipe_note() -> str:
